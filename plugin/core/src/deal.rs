@@ -1,0 +1,1 @@
+//! Deal terms and the manifest.
