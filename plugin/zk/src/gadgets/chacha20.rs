@@ -1,0 +1,155 @@
+//! The ChaCha20 block function (RFC 8439 §2.3) as constraints.
+//!
+//! Each quarter-round step `a += b; d ^= a; d <<<= r` costs one addition (33 constraints: 32
+//! result bits and a carry whose booleanity closes the range check) and one XOR (32); rotations
+//! are free. Steps on constants (the first column round's counter and zero nonce word) are free.
+//! See [`BLOCK_CONSTRAINTS`].
+
+use super::bits::{add_many, to_array, Result, Word};
+use ark_bn254::Fr;
+use ark_relations::gr1cs::ConstraintSystemRef;
+
+/// Constraints of one block with a variable key and a variable 64-bit nonce (pinned by a test).
+pub const BLOCK_CONSTRAINTS: usize = 21_264;
+
+/// `"expand 32-byte k"` as four little-endian words.
+pub const CONSTANTS: [u32; 4] = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574];
+
+fn quarter_round(
+    cs: &ConstraintSystemRef<Fr>,
+    x: &mut [Word; 16],
+    (a, b, c, d): (usize, usize, usize, usize),
+) -> Result<()> {
+    x[a] = add_many(cs, &[x[a].num(), x[b].num()])?;
+    x[d] = x[d].xor(cs, &x[a])?.rotl(16);
+    x[c] = add_many(cs, &[x[c].num(), x[d].num()])?;
+    x[b] = x[b].xor(cs, &x[c])?.rotl(12);
+    x[a] = add_many(cs, &[x[a].num(), x[b].num()])?;
+    x[d] = x[d].xor(cs, &x[a])?.rotl(8);
+    x[c] = add_many(cs, &[x[c].num(), x[d].num()])?;
+    x[b] = x[b].xor(cs, &x[c])?.rotl(7);
+    Ok(())
+}
+
+/// The ChaCha20 block for `key` (eight little-endian words), block counter `counter` and the
+/// three nonce words: the sixteen keystream words (serialise each little-endian).
+pub fn chacha20_block(
+    cs: &ConstraintSystemRef<Fr>,
+    key: &[Word; 8],
+    counter: u32,
+    nonce: &[Word; 3],
+) -> Result<[Word; 16]> {
+    let mut init: Vec<Word> = CONSTANTS.iter().map(|c| Word::constant(*c)).collect();
+    init.extend(key.iter().cloned());
+    init.push(Word::constant(counter));
+    init.extend(nonce.iter().cloned());
+    let init: [Word; 16] = to_array(init);
+    let mut x = init.clone();
+    for _ in 0..10 {
+        quarter_round(cs, &mut x, (0, 4, 8, 12))?;
+        quarter_round(cs, &mut x, (1, 5, 9, 13))?;
+        quarter_round(cs, &mut x, (2, 6, 10, 14))?;
+        quarter_round(cs, &mut x, (3, 7, 11, 15))?;
+        quarter_round(cs, &mut x, (0, 5, 10, 15))?;
+        quarter_round(cs, &mut x, (1, 6, 11, 12))?;
+        quarter_round(cs, &mut x, (2, 7, 8, 13))?;
+        quarter_round(cs, &mut x, (3, 4, 9, 14))?;
+    }
+    let mut out = Vec::with_capacity(16);
+    for (s, i) in x.iter().zip(init.iter()) {
+        out.push(add_many(cs, &[s.num(), i.num()])?);
+    }
+    Ok(to_array(out))
+}
+
+/// Native twin of [`chacha20_block`].
+pub fn chacha20_block_native(key: &[u32; 8], counter: u32, nonce: &[u32; 3]) -> [u32; 16] {
+    let mut init = [0u32; 16];
+    init[..4].copy_from_slice(&CONSTANTS);
+    init[4..12].copy_from_slice(key);
+    init[12] = counter;
+    init[13..].copy_from_slice(nonce);
+    let mut x = init;
+    fn qr(x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
+        x[a] = x[a].wrapping_add(x[b]);
+        x[d] = (x[d] ^ x[a]).rotate_left(16);
+        x[c] = x[c].wrapping_add(x[d]);
+        x[b] = (x[b] ^ x[c]).rotate_left(12);
+        x[a] = x[a].wrapping_add(x[b]);
+        x[d] = (x[d] ^ x[a]).rotate_left(8);
+        x[c] = x[c].wrapping_add(x[d]);
+        x[b] = (x[b] ^ x[c]).rotate_left(7);
+    }
+    for _ in 0..10 {
+        qr(&mut x, 0, 4, 8, 12);
+        qr(&mut x, 1, 5, 9, 13);
+        qr(&mut x, 2, 6, 10, 14);
+        qr(&mut x, 3, 7, 11, 15);
+        qr(&mut x, 0, 5, 10, 15);
+        qr(&mut x, 1, 6, 11, 12);
+        qr(&mut x, 2, 7, 8, 13);
+        qr(&mut x, 3, 4, 9, 14);
+    }
+    core::array::from_fn(|i| x[i].wrapping_add(init[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_relations::gr1cs::ConstraintSystem;
+    use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+    use rand::{Rng, SeedableRng};
+
+    fn keystream(key: &[u8; 32], nonce: &[u8; 12], counter: u32) -> [u8; 64] {
+        let mut c = chacha20::ChaCha20::new(key.into(), nonce.into());
+        c.seek(64u64 * counter as u64);
+        let mut out = [0u8; 64];
+        c.apply_keystream(&mut out);
+        out
+    }
+
+    fn words(bytes: &[u8]) -> Vec<u32> {
+        bytes
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn native_twin_matches_chacha20_crate() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..50 {
+            let key: [u8; 32] = rng.gen();
+            let nonce: [u8; 12] = rng.gen();
+            let counter: u32 = rng.gen_range(0..1000);
+            let k: [u32; 8] = words(&key).try_into().unwrap();
+            let n: [u32; 3] = words(&nonce).try_into().unwrap();
+            let ks = chacha20_block_native(&k, counter, &n);
+            let bytes: Vec<u8> = ks.iter().flat_map(|w| w.to_le_bytes()).collect();
+            assert_eq!(bytes, keystream(&key, &nonce, counter).to_vec());
+        }
+    }
+
+    #[test]
+    fn gadget_matches_native_and_pins_cost() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for _ in 0..3 {
+            let key: [u32; 8] = rng.gen();
+            let nonce: [u32; 3] = [0, rng.gen(), rng.gen()];
+            let counter: u32 = rng.gen_range(0..64);
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let k: Vec<Word> = key.iter().map(|x| Word::alloc(&cs, Some(*x)).unwrap()).collect();
+            let n = [
+                Word::constant(0),
+                Word::alloc(&cs, Some(nonce[1])).unwrap(),
+                Word::alloc(&cs, Some(nonce[2])).unwrap(),
+            ];
+            let before = cs.num_constraints();
+            let out = chacha20_block(&cs, &to_array(k), counter, &n).unwrap();
+            assert_eq!(cs.num_constraints() - before, BLOCK_CONSTRAINTS);
+            assert!(cs.is_satisfied().unwrap());
+            let got: Vec<u32> = out.iter().map(|w| w.value().unwrap()).collect();
+            assert_eq!(got, chacha20_block_native(&key, counter, &nonce).to_vec());
+        }
+    }
+}

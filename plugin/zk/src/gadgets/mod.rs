@@ -1,0 +1,5 @@
+//! Gadgets: plain functions over a constraint system, each with a native twin.
+
+pub mod bits;
+pub mod chacha20;
+pub mod sha256;
