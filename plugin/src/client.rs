@@ -1,0 +1,370 @@
+//! The client's side of the data path: check before paying, pay, then open and check the bytes.
+//!
+//! Before it signs a voucher for interval `j` the client has checked (the payment rule):
+//! the provider's signature on the interval's root; every chunk's Merkle path, ciphertext digest
+//! and place in the deal; the SHA-256 chain of every block from the IV to its CID's digest; and
+//! that every block of the interval is the payload root or is linked from a block already opened.
+//! Once the key arrives it checks `SHA256(K_j) = L_j`, decrypts, and re-derives every chaining
+//! value from the plaintext, so a wrong byte is pinned to one chunk (the evidence for a dispute).
+
+use std::collections::{BTreeMap, HashSet};
+
+use ozkcp_core::block::DAG_CBOR;
+use ozkcp_core::chunk::{chain_chunk, iv, ChunkError, ChunkSpan};
+use ozkcp_core::cipher::decrypt_chunk;
+use ozkcp_core::deal::{DealError, DealLayout, SignedDealTerms};
+use ozkcp_core::encoding::EncodingError;
+use ozkcp_core::keys::{IntervalKey, KeyError, Lock};
+use ozkcp_core::sig::{Secp256k1, SecpSigner};
+use ozkcp_core::statement::{check_ciphertext, StatementError};
+use ozkcp_core::voucher::SignedVoucher;
+use ozkcp_core::Cid;
+
+use crate::{EncryptedChunk, IntervalBundle};
+
+/// Why the client refuses to pay or to accept the data. Each names the check that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The terms are invalid or not signed by the provider.
+    #[error(transparent)]
+    Deal(#[from] DealError),
+    /// The interval commitment's signature or a statement's Merkle path failed.
+    #[error("chunk {index}: {source}")]
+    Statement {
+        /// Chunk index (or the interval's first chunk for commitment failures).
+        index: u64,
+        /// What failed.
+        source: StatementError,
+    },
+    /// The commitment does not describe the interval the deal lays out.
+    #[error("interval commitment field {field} disagrees with the deal for interval {interval}")]
+    Commitment {
+        /// Interval.
+        interval: u32,
+        /// Field.
+        field: &'static str,
+    },
+    /// A statement puts its chunk somewhere the deal does not.
+    #[error("chunk {index}: statement field {field} disagrees with the deal layout")]
+    Layout {
+        /// Chunk index.
+        index: u64,
+        /// Field.
+        field: &'static str,
+    },
+    /// Consecutive chunks of a block do not chain (or the first does not start at the IV).
+    #[error("chunk {index} of block {block}: h_in does not continue the block's chain")]
+    ChainBreak {
+        /// Block.
+        block: u32,
+        /// Chunk index.
+        index: u64,
+    },
+    /// A block's final chaining value is not its CID's digest, or names another CID.
+    #[error("block {block}: final chunk {index} does not reach the manifest's CID {cid}")]
+    FinalDigest {
+        /// Block.
+        block: u32,
+        /// Chunk index.
+        index: u64,
+        /// The manifest's CID.
+        cid: Cid,
+    },
+    /// Paying or opening an interval before the previous steps.
+    #[error("interval {interval} is not ready: {reason}")]
+    NotReady {
+        /// Interval.
+        interval: u32,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A block is neither the root nor linked from an opened block.
+    #[error("block {block} ({cid}) is not linked from any block opened so far")]
+    Untrusted {
+        /// Block.
+        block: u32,
+        /// Its CID.
+        cid: Cid,
+    },
+    /// The revealed key does not open the interval's lock.
+    #[error(transparent)]
+    WrongKey(#[from] KeyError),
+    /// A decrypted chunk does not reproduce its stated chaining value: the provider cheated.
+    #[error("chunk {index} decrypts to bytes whose chaining value is not the stated h_out")]
+    BadChunk {
+        /// Chunk index.
+        index: u64,
+    },
+    /// A decrypted DAG-CBOR block does not decode into links.
+    #[error("block {block} does not decode as a list of links: {source}")]
+    Links {
+        /// Block.
+        block: u32,
+        /// Decoder error.
+        source: EncodingError,
+    },
+    /// Chunking failure (internal inconsistency).
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    /// Encoding failure.
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+}
+
+/// A client's view of one deal.
+pub struct ClientDeal {
+    terms: SignedDealTerms,
+    layout: DealLayout,
+    accepted: BTreeMap<u32, IntervalBundle>,
+    opened: BTreeMap<u32, Vec<Vec<u8>>>,
+    trusted: HashSet<Cid>,
+    paid: Option<u32>,
+}
+
+impl ClientDeal {
+    /// Starts a deal from provider-signed terms.
+    pub fn new(terms: SignedDealTerms) -> Result<Self, ClientError> {
+        terms.verify(&Secp256k1)?;
+        let layout = terms.terms.layout()?;
+        let trusted = HashSet::from([terms.terms.proposal.payload_root]);
+        Ok(ClientDeal {
+            terms,
+            layout,
+            accepted: BTreeMap::new(),
+            opened: BTreeMap::new(),
+            trusted,
+            paid: None,
+        })
+    }
+
+    /// The deal's layout.
+    pub fn layout(&self) -> &DealLayout {
+        &self.layout
+    }
+
+    /// Checks everything about interval `bundle` that can be checked before paying, and keeps
+    /// it. On error nothing is kept and the deal's state is unchanged.
+    pub fn accept_interval(&mut self, bundle: IntervalBundle) -> Result<u32, ClientError> {
+        let c = &bundle.commitment.commitment;
+        let j = c.interval;
+        let place = self
+            .layout
+            .intervals
+            .get(j as usize)
+            .ok_or(ClientError::Commitment {
+                interval: j,
+                field: "interval",
+            })?;
+        let bad = |field| Err(ClientError::Commitment { interval: j, field });
+        if c.deal_id != self.terms.terms.proposal.deal_id {
+            return bad("deal_id");
+        }
+        if c.first_chunk != place.first_chunk {
+            return bad("first_chunk");
+        }
+        if u64::from(c.chunk_count) != place.chunks || bundle.chunks.len() as u64 != place.chunks {
+            return bad("chunk_count");
+        }
+        bundle
+            .commitment
+            .verify_signature(&self.terms.terms.proposal.provider, &Secp256k1)
+            .map_err(|source| ClientError::Statement {
+                index: c.first_chunk,
+                source,
+            })?;
+        let mut h = iv();
+        for (k, chunk) in bundle.chunks.iter().enumerate() {
+            let s = &chunk.statement;
+            let index = place.first_chunk + k as u64;
+            if s.index != index {
+                return Err(ClientError::Layout {
+                    index: s.index,
+                    field: "index",
+                });
+            }
+            bundle
+                .commitment
+                .check_statement(s, &chunk.path)
+                .map_err(|source| ClientError::Statement { index, source })?;
+            check_ciphertext(s, &chunk.ciphertext)
+                .map_err(|source| ClientError::Statement { index, source })?;
+            let span = self.span_of(chunk)?;
+            if s.offset == 0 {
+                h = iv();
+            }
+            if s.h_in != h {
+                return Err(ClientError::ChainBreak {
+                    block: s.block,
+                    index,
+                });
+            }
+            h = s.h_out;
+            let block = &self.layout.blocks[s.block as usize];
+            if span.is_final {
+                let cid = self.terms.terms.manifest.blocks[s.block as usize].cid;
+                if s.block_cid != Some(cid) || s.h_out != block.digest {
+                    return Err(ClientError::FinalDigest {
+                        block: s.block,
+                        index,
+                        cid,
+                    });
+                }
+            }
+        }
+        self.accepted.insert(j, bundle);
+        Ok(j)
+    }
+
+    /// Where the deal says `chunk` belongs; an error if the statement says otherwise.
+    fn span_of(&self, chunk: &EncryptedChunk) -> Result<ChunkSpan, ClientError> {
+        let s = &chunk.statement;
+        let bad = |field| {
+            Err(ClientError::Layout {
+                index: s.index,
+                field,
+            })
+        };
+        let Some(block) = self.layout.blocks.get(s.block as usize) else {
+            return bad("block");
+        };
+        if s.interval != block.interval {
+            return bad("interval");
+        }
+        let k = s
+            .index
+            .checked_sub(block.first_chunk)
+            .filter(|k| *k < block.chunks);
+        let Some(k) = k else {
+            return bad("index");
+        };
+        let len = self.terms.terms.manifest.blocks[s.block as usize].len;
+        let span = self
+            .layout
+            .chunk_size
+            .spans(len)
+            .nth(k as usize)
+            .expect("k < chunks");
+        if s.offset != span.offset {
+            return bad("offset");
+        }
+        if s.len != span.len {
+            return bad("len");
+        }
+        if s.is_final() != span.is_final {
+            return bad("block_cid");
+        }
+        Ok(span)
+    }
+
+    /// The hash-locked voucher for interval `j`, if the payment rule allows it: every interval up
+    /// to `j` accepted, each of `j`'s blocks trusted, and `j` the next interval to pay.
+    pub fn voucher_for(
+        &mut self,
+        j: u32,
+        signer: &SecpSigner,
+    ) -> Result<SignedVoucher, ClientError> {
+        let not_ready = |reason| {
+            Err(ClientError::NotReady {
+                interval: j,
+                reason,
+            })
+        };
+        if self.paid.map_or(j != 0, |p| j != p + 1) {
+            return not_ready("intervals are paid in order, once");
+        }
+        if (0..=j).any(|i| !self.accepted.contains_key(&i)) {
+            return not_ready("not every chunk up to its end has a verified statement");
+        }
+        let place = &self.layout.intervals[j as usize];
+        for b in place.first_block..place.end_block {
+            let cid = self.terms.terms.manifest.blocks[b as usize].cid;
+            if !self.trusted.contains(&cid) {
+                return Err(ClientError::Untrusted { block: b, cid });
+            }
+        }
+        let p = &self.terms.terms.proposal;
+        let mut v = SignedVoucher::new(
+            p.judge,
+            p.lane,
+            u64::from(j) + 1,
+            place.owed.clone(),
+            &self.lock(j)?,
+        );
+        v.sign(signer)?;
+        self.paid = Some(j);
+        Ok(v)
+    }
+
+    /// The lock of an accepted interval.
+    pub fn lock(&self, j: u32) -> Result<Lock, ClientError> {
+        self.accepted
+            .get(&j)
+            .map(|b| b.commitment.commitment.lock)
+            .ok_or(ClientError::NotReady {
+                interval: j,
+                reason: "not accepted",
+            })
+    }
+
+    /// Opens every interval up to `j` with the revealed `K_j` (earlier keys are derived from it),
+    /// checks each decrypted chunk against its chaining values, and returns interval `j`'s blocks.
+    pub fn open_interval(&mut self, j: u32, key: &IntervalKey) -> Result<&[Vec<u8>], ClientError> {
+        key.opens(&self.lock(j)?)?;
+        let keys = key.with_earlier(j as usize);
+        for (i, k) in keys.iter().enumerate() {
+            let i = i as u32;
+            if self.opened.contains_key(&i) {
+                continue;
+            }
+            let lock = self.lock(i)?;
+            k.opens(&lock)?;
+            let blocks = self.decrypt(i, k)?;
+            self.trust_links(i, &blocks)?;
+            self.opened.insert(i, blocks);
+        }
+        Ok(&self.opened[&j])
+    }
+
+    fn decrypt(&self, j: u32, key: &IntervalKey) -> Result<Vec<Vec<u8>>, ClientError> {
+        let bundle = &self.accepted[&j];
+        let place = &self.layout.intervals[j as usize];
+        let mut blocks: Vec<Vec<u8>> = (place.first_block..place.end_block)
+            .map(|b| Vec::with_capacity(self.terms.terms.manifest.blocks[b as usize].len as usize))
+            .collect();
+        for chunk in &bundle.chunks {
+            let s = &chunk.statement;
+            let mut plain = chunk.ciphertext.clone();
+            decrypt_chunk(key, s.index, &mut plain);
+            let span = self.span_of(chunk)?;
+            if chain_chunk(&s.h_in, &plain, &span, self.layout.chunk_size)? != s.h_out {
+                return Err(ClientError::BadChunk { index: s.index });
+            }
+            blocks[(s.block - place.first_block) as usize].extend_from_slice(&plain);
+        }
+        Ok(blocks)
+    }
+
+    fn trust_links(&mut self, j: u32, blocks: &[Vec<u8>]) -> Result<(), ClientError> {
+        let first = self.layout.intervals[j as usize].first_block;
+        for (k, bytes) in blocks.iter().enumerate() {
+            let block = first + k as u32;
+            let cid = self.terms.terms.manifest.blocks[block as usize].cid;
+            if cid.codec() == DAG_CBOR {
+                let links = crate::payload::root_links(bytes)
+                    .map_err(|source| ClientError::Links { block, source })?;
+                self.trusted.extend(links);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every interval has been opened.
+    pub fn is_complete(&self) -> bool {
+        self.opened.len() == self.layout.intervals.len()
+    }
+
+    /// Every opened block, in manifest order.
+    pub fn blocks(&self) -> Vec<Vec<u8>> {
+        self.opened.values().flatten().cloned().collect()
+    }
+}
