@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, every test, and the wasm32 builds of
+# what the judge actor shares with the node.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "wasm32: the parts the judge actor needs"
+cargo check --locked -p ozkcp-core --target wasm32-unknown-unknown --no-default-features
+if [ -d plugin/zk ]; then
+    cargo check --locked -p ozkcp-zk --target wasm32-unknown-unknown --no-default-features
+fi
+step "tests"
+cargo test --workspace --locked
+step "benchmarks compile"
+cargo bench --workspace --locked --no-run
+echo
+echo "all tests passed"
