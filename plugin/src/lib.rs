@@ -23,14 +23,16 @@ pub mod provider;
 pub struct EncryptedChunk {
     /// The provider's statement about it.
     pub statement: ozkcp_core::statement::Statement,
-    /// Its path to the interval's signed root.
-    pub path: ozkcp_core::merkle::MerkleProof,
     /// The ciphertext.
     #[serde(with = "fvm_ipld_encoding::strict_bytes")]
     pub ciphertext: Vec<u8>,
 }
 
 /// Everything the provider sends for one payment interval.
+///
+/// No Merkle paths travel with the chunks: the client receives every statement of the interval,
+/// rebuilds the tree (about one hash per chunk, against a dozen per chunk to check paths one by
+/// one) and derives any path it needs as evidence from its own tree.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IntervalBundle {
     /// The signed root over the interval's statements.

@@ -157,15 +157,12 @@ impl ProviderDeal {
                 self.encrypt_block(b, r, data, key, &lock)
             })
             .collect::<Result<_, _>>()?;
-        let mut chunks: Vec<EncryptedChunk> = per_block.into_iter().flatten().collect();
+        let chunks: Vec<EncryptedChunk> = per_block.into_iter().flatten().collect();
         let leaves = chunks
-            .iter()
+            .par_iter()
             .map(|c| c.statement.leaf())
             .collect::<Result<Vec<_>, _>>()?;
         let tree = MerkleTree::new(leaves);
-        for (pos, c) in chunks.iter_mut().enumerate() {
-            c.path = tree.proof(pos as u32)?;
-        }
         let commitment = IntervalCommitment {
             deal_id: self.terms.proposal.deal_id,
             interval: j,
@@ -229,11 +226,6 @@ impl ProviderDeal {
                 h = h_out;
                 Ok(EncryptedChunk {
                     statement,
-                    path: ozkcp_core::merkle::MerkleProof {
-                        position: 0,
-                        leaves: 0,
-                        siblings: Vec::new(),
-                    },
                     ciphertext,
                 })
             })

@@ -90,9 +90,6 @@ impl Fixture {
             .map(|c| c.statement.leaf().unwrap())
             .collect();
         let tree = MerkleTree::new(leaves);
-        for (i, c) in bundle.chunks.iter_mut().enumerate() {
-            c.path = tree.proof(i as u32).unwrap();
-        }
         let c = &mut bundle.commitment;
         c.commitment.root = tree.root();
         c.signature = self
@@ -186,16 +183,43 @@ fn tampered_statement_breaks_its_merkle_path() {
 }
 
 #[test]
-fn wrong_merkle_path_is_caught() {
+fn reordered_or_missing_chunks_are_caught() {
     let mut f = fixture(&bytes(500, 3), 200, 2);
     f.run_interval(0);
     let mut b = f.bundle(1);
     assert!(b.chunks.len() > 2);
-    b.chunks[1].path = b.chunks[2].path.clone();
+    b.chunks.swap(1, 2);
     assert!(matches!(
         f.client.accept_interval(b),
         Err(ClientError::Statement { .. })
     ));
+    let mut b = f.bundle(1);
+    b.chunks.pop();
+    assert!(matches!(
+        f.client.accept_interval(b),
+        Err(ClientError::Commitment {
+            field: "chunk_count",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn evidence_paths_lead_to_the_signed_root() {
+    let mut f = fixture(&bytes(700, 4), 200, 2);
+    f.run_interval(0);
+    let b = f.bundle(1);
+    let signed = b.commitment.clone();
+    let chunks = b.chunks.clone();
+    f.client.accept_interval(b).unwrap();
+    for c in &chunks {
+        let path = f.client.chunk_path(c.statement.index).unwrap();
+        signed.check_statement(&c.statement, &path).unwrap();
+    }
+    let mut wrong = chunks[0].statement.clone();
+    wrong.len += 1;
+    let path = f.client.chunk_path(chunks[0].statement.index).unwrap();
+    assert!(signed.check_statement(&wrong, &path).is_err());
 }
 
 #[test]
@@ -367,7 +391,7 @@ fn forged_short_replayed_or_misdirected_vouchers_reveal_nothing() {
     ));
 
     let mut short = good.clone();
-    short.amount = short.amount - TokenAmount::from_atto(1);
+    short.amount -= TokenAmount::from_atto(1);
     short.sign(&f.client_key).unwrap();
     assert!(matches!(
         f.provider.reveal_key(0, &short, None),

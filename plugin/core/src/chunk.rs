@@ -51,7 +51,7 @@ pub struct ChunkSize(u32);
 impl ChunkSize {
     /// Validates `bytes` as a chunk size.
     pub fn new(bytes: u32) -> Result<Self, ChunkError> {
-        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&bytes) || bytes % 64 != 0 {
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&bytes) || !bytes.is_multiple_of(64) {
             return Err(ChunkError::BadChunkSize(bytes));
         }
         Ok(ChunkSize(bytes))

@@ -17,7 +17,7 @@ use fvm_shared::crypto::signature::Signature;
 use crate::bytes::Bytes32;
 use crate::encoding::{to_cbor, EncodingError};
 use crate::keys::Lock;
-use crate::merkle::{leaf_hash, MerkleError, MerkleProof};
+use crate::merkle::{leaf_hash, MerkleError, MerkleProof, MerkleTree};
 use crate::sig::{SigError, SignatureVerifier};
 
 /// Domain prefix of the bytes a provider signs for an interval commitment.
@@ -177,6 +177,46 @@ impl SignedIntervalCommitment {
         }
         proof.verify(&statement.leaf()?, &c.root)?;
         Ok(())
+    }
+}
+
+impl SignedIntervalCommitment {
+    /// Checks that `statements`, in order, are exactly the leaves under this (already
+    /// signature-checked) commitment, and returns the rebuilt tree (for evidence paths).
+    pub fn check_all(&self, statements: &[Statement]) -> Result<MerkleTree, StatementError> {
+        let c = &self.commitment;
+        if statements.len() != c.chunk_count as usize || statements.is_empty() {
+            return Err(StatementError::Mismatch {
+                field: "chunk_count",
+            });
+        }
+        let mut leaves = Vec::with_capacity(statements.len());
+        for (k, s) in statements.iter().enumerate() {
+            let field = if s.deal_id != c.deal_id {
+                Some("deal_id")
+            } else if s.interval != c.interval {
+                Some("interval")
+            } else if s.lock != c.lock {
+                Some("lock")
+            } else if s.index != c.first_chunk + k as u64 {
+                Some("index")
+            } else {
+                None
+            };
+            if let Some(field) = field {
+                return Err(StatementError::Mismatch { field });
+            }
+            leaves.push(s.leaf()?);
+        }
+        let tree = MerkleTree::new(leaves);
+        if tree.root() != c.root {
+            return Err(MerkleError::RootMismatch {
+                computed: tree.root(),
+                expected: c.root,
+            }
+            .into());
+        }
+        Ok(tree)
     }
 }
 

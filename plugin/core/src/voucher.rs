@@ -150,9 +150,9 @@ pub enum VoucherError {
     #[error("voucher is for channel {got}, the deal's judge is {expected}")]
     WrongChannel {
         /// Channel in the voucher.
-        got: Address,
+        got: String,
         /// The deal's judge.
-        expected: Address,
+        expected: String,
     },
     /// Voucher for another lane.
     #[error("voucher is for lane {got}, the deal's lane is {expected}")]
@@ -204,8 +204,8 @@ pub fn check_voucher(
     voucher.verify_signature(&expect.client, verifier)?;
     if voucher.channel_addr != expect.channel {
         return Err(VoucherError::WrongChannel {
-            got: voucher.channel_addr,
-            expected: expect.channel,
+            got: voucher.channel_addr.to_string(),
+            expected: expect.channel.to_string(),
         });
     }
     if voucher.lane != expect.lane {
