@@ -42,12 +42,18 @@ pub struct ChunkCircuit<'a> {
 impl<'a> ChunkCircuit<'a> {
     /// The circuit without values, for parameter generation and counting.
     pub fn blank(shape: CircuitShape) -> Self {
-        ChunkCircuit { shape, instance: None }
+        ChunkCircuit {
+            shape,
+            instance: None,
+        }
     }
 
     /// The circuit with an instance, for proving.
     pub fn new(shape: CircuitShape, public: &'a ChunkPublic, witness: &'a ChunkWitness) -> Self {
-        ChunkCircuit { shape, instance: Some((public, witness)) }
+        ChunkCircuit {
+            shape,
+            instance: Some((public, witness)),
+        }
     }
 }
 
@@ -144,7 +150,11 @@ impl Packer {
             pow.push(x);
             x.double_in_place();
         }
-        Packer { lcs: vec![Lc::zero(); inputs], pos: 0, pow }
+        Packer {
+            lcs: vec![Lc::zero(); inputs],
+            pos: 0,
+            pow,
+        }
     }
 
     fn push_lc(&mut self, lc: &Lc, width: usize) {
@@ -174,11 +184,19 @@ impl Packer {
     }
 }
 
-fn alloc_bits(cs: &ConstraintSystemRef<Fr>, n: usize, value: impl Fn(usize) -> Option<bool>) -> Result<Vec<Bit>> {
+fn alloc_bits(
+    cs: &ConstraintSystemRef<Fr>,
+    n: usize,
+    value: impl Fn(usize) -> Option<bool>,
+) -> Result<Vec<Bit>> {
     (0..n).map(|i| Bit::alloc(cs, value(i))).collect()
 }
 
-fn alloc_bytes(cs: &ConstraintSystemRef<Fr>, bytes: Option<&[u8]>, n: usize) -> Result<Vec<[Bit; 8]>> {
+fn alloc_bytes(
+    cs: &ConstraintSystemRef<Fr>,
+    bytes: Option<&[u8]>,
+    n: usize,
+) -> Result<Vec<[Bit; 8]>> {
     (0..n)
         .map(|j| {
             let v = alloc_bits(cs, 8, |i| bytes.map(|b| (b[j] >> i) & 1 == 1))?;
@@ -205,7 +223,10 @@ fn be_words<const N: usize>(bytes: &[[Bit; 8]]) -> [Word; N] {
 
 /// The 32 bytes of a state (big-endian words).
 fn state_bytes(state: &[Word; 8]) -> Vec<[Bit; 8]> {
-    state.iter().flat_map(|w| (0..4).map(move |q| w.byte(3 - q))).collect()
+    state
+        .iter()
+        .flat_map(|w| (0..4).map(move |q| w.byte(3 - q)))
+        .collect()
 }
 
 /// Message block of a 32-byte SHA-256 input with its padding.
@@ -240,14 +261,20 @@ fn synthesize(
             return Err(SynthesisError::Unsatisfiable);
         }
     }
-    let mut meter = Meter { cs, last: cs.num_constraints() };
+    let mut meter = Meter {
+        cs,
+        last: cs.num_constraints(),
+    };
 
     // Public inputs.
     let ninputs = num_public_inputs(&shape);
     let mut xs = Vec::with_capacity(ninputs);
     for e in 0..ninputs {
         xs.push(cs.new_input_variable(|| {
-            inputs.as_ref().map(|v| v[e]).ok_or(SynthesisError::AssignmentMissing)
+            inputs
+                .as_ref()
+                .map(|v| v[e])
+                .ok_or(SynthesisError::AssignmentMissing)
         })?);
     }
 
@@ -261,16 +288,27 @@ fn synthesize(
     } else {
         Bit::constant(false)
     };
-    let n_val = p.map(|p| if p.final_chunk { p.off + p.len as u64 } else { 0 });
+    let n_val = p.map(|p| {
+        if p.final_chunk {
+            p.off + p.len as u64
+        } else {
+            0
+        }
+    });
     let n_bits = alloc_bits(cs, 61, |i| n_val.map(|n| (n >> i) & 1 == 1))?;
 
     // Thermometer t_j = [j < len].
     let mut t: Vec<Variable> = Vec::with_capacity(s);
     for j in 0..s {
         let v = cs.new_witness_variable(|| {
-            len.map(|l| Fr::from(j < l)).ok_or(SynthesisError::AssignmentMissing)
+            len.map(|l| Fr::from(j < l))
+                .ok_or(SynthesisError::AssignmentMissing)
         })?;
-        let prev: Lc = if j == 0 { Variable::One.into() } else { t[j - 1].into() };
+        let prev: Lc = if j == 0 {
+            Variable::One.into()
+        } else {
+            t[j - 1].into()
+        };
         cs.enforce_r1cs_constraint(|| v.into(), || prev - v, Lc::zero)?;
         t.push(v);
     }
@@ -292,7 +330,11 @@ fn synthesize(
         Lc::zero,
     )?;
     let n_num = Num::from_bits(&n_bits);
-    cs.enforce_r1cs_constraint(|| one_minus_final.lc().clone(), || n_num.lc().clone(), Lc::zero)?;
+    cs.enforce_r1cs_constraint(
+        || one_minus_final.lc().clone(),
+        || n_num.lc().clone(),
+        Lc::zero,
+    )?;
     // The padding byte 0x80 at j = len: t_{j-1} - t_j for j < S, final * t_{S-1} at j = S.
     let t_last = Bit::from_lc(t[s - 1].into(), len.map(|l| l == s));
     let is80_s = and(cs, &final_bit, &t_last)?;
@@ -320,7 +362,12 @@ fn synthesize(
 
     // Encryption: c = m XOR keystream inside len, zero outside.
     let key_le: [Word; 8] = core::array::from_fn(|w| {
-        Word::from_le_bytes([&key[4 * w], &key[4 * w + 1], &key[4 * w + 2], &key[4 * w + 3]])
+        Word::from_le_bytes([
+            &key[4 * w],
+            &key[4 * w + 1],
+            &key[4 * w + 2],
+            &key[4 * w + 3],
+        ])
     });
     let nonce = [
         Word::constant(0),
@@ -397,7 +444,10 @@ fn synthesize(
                 }
                 if i == 7 {
                     if j < s {
-                        add(&Bit::from_lc(tt(j as isize - 1) - &tt(j as isize), e_val(j)));
+                        add(&Bit::from_lc(
+                            tt(j as isize - 1) - &tt(j as isize),
+                            e_val(j),
+                        ));
                     } else if j == s {
                         add(&is80_s);
                     }
@@ -512,7 +562,9 @@ mod tests {
 
     fn satisfied(shape: CircuitShape, p: &ChunkPublic, w: &ChunkWitness) -> bool {
         let cs = ConstraintSystem::<Fr>::new_ref();
-        ChunkCircuit::new(shape, p, w).generate_constraints(cs.clone()).unwrap();
+        ChunkCircuit::new(shape, p, w)
+            .generate_constraints(cs.clone())
+            .unwrap();
         cs.is_satisfied().unwrap()
     }
 
@@ -554,7 +606,11 @@ mod tests {
         assert_eq!(info.public_inputs, 7);
         assert_eq!(
             info.constraints,
-            info.parts.sha + info.parts.chacha + info.parts.lock + info.parts.link + info.parts.other
+            info.parts.sha
+                + info.parts.chacha
+                + info.parts.lock
+                + info.parts.link
+                + info.parts.other
         );
         println!("{info:#?}");
     }

@@ -1,5 +1,6 @@
 //! Errors of the zk mode.
 
+use alloc::string::String;
 use thiserror::Error;
 
 /// Everything that can go wrong when packing, proving, loading or verifying.

@@ -1,13 +1,63 @@
-//! zk mode of ozkcp.
+//! zk mode of ozkcp: Groth16 (BN254) proofs that one chunk's ciphertext, lock and SHA-256
+//! chaining values fit together.
+//!
+//! For a chunk of a block, the provider proves knowledge of the interval key `K` and the
+//! plaintext `m` with
+//! `c = ChaCha20_K(index, m)`, `L = SHA256(K)`, `compress*(h_in, m [‖ padding]) = h_out`, and,
+//! in circuits with `link` when the statement carries it, `L_prev = SHA256(SHA256(TAG ‖ K))`.
+//! One circuit per [`CircuitShape`] (chunk size `S`, link or not) serves every chunk: final
+//! chunks of any length, with SHA-256 padding for the whole block, use the same circuit.
+//!
+//! The pipeline, one module per stage (as in arkworks' groth16):
+//! [`types`] (statement and witness) → [`native`] (the relation in plain Rust) →
+//! [`gadgets`] and [`circuit`] (the R1CS) → [`generator`] (setup) → [`prover`] →
+//! [`packing`] (public inputs) → [`verifier`]; [`params`] encodes keys and proofs, [`snarkjs`]
+//! exports them for third-party verifiers.
+//!
+//! Public inputs: the statement packed 31 bytes per scalar (see [`packing`] for the exact
+//! layout), `ceil((147 + S)/31)` inputs with link.
+//!
+//! Features: `prover` (default) adds circuit, setup and proving (rayon). Without default features
+//! the crate is the verifier the judge actor runs in `wasm32-unknown-unknown`: packing,
+//! key/proof decoding, `verify_chunk`, `verify_batch`.
+//!
+//! Parameters from [`generator::setup`] are single-party: **for devnets and tests only**.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
 
 pub mod error;
 pub mod native;
 pub mod packing;
+pub mod params;
 pub mod types;
+pub mod verifier;
 
 #[cfg(feature = "prover")]
 pub mod circuit;
 #[cfg(feature = "prover")]
 pub mod gadgets;
+#[cfg(feature = "prover")]
+pub mod generator;
+#[cfg(feature = "prover")]
+pub mod prover;
+#[cfg(feature = "std")]
+pub mod snarkjs;
+
+pub use error::{Result, ZkError};
+pub use packing::{num_public_inputs, public_inputs};
+pub use params::{
+    circuit_id, pk_from_bytes, pk_to_bytes, proof_from_bytes, proof_to_bytes, vk_from_bytes,
+    vk_to_bytes, CircuitId, Proof, ProvingKey, VerifyingKey,
+};
+pub use types::{ChunkPublic, ChunkWitness, CircuitShape};
+pub use verifier::{verify_batch, verify_chunk, verify_inputs, PreparedKey};
+
+#[cfg(feature = "prover")]
+pub use circuit::{circuit_info, CircuitInfo, PartCounts};
+#[cfg(feature = "prover")]
+pub use generator::setup;
+#[cfg(feature = "prover")]
+pub use prover::{prove_chunk, prove_chunks};

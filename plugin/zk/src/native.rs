@@ -1,6 +1,7 @@
 //! The relation computed natively with `sha2` and `chacha20`: what an honest provider does, and
 //! how tests build valid instances.
 
+use alloc::vec::Vec;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use sha2::{Digest, Sha256};
 
@@ -26,7 +27,12 @@ pub fn state_to_bytes(state: &[u32; 8]) -> [u8; 32] {
 /// Parse a SHA-256 state from 32 bytes (big-endian words).
 pub fn state_from_bytes(bytes: &[u8; 32]) -> [u32; 8] {
     core::array::from_fn(|i| {
-        u32::from_be_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]])
+        u32::from_be_bytes([
+            bytes[4 * i],
+            bytes[4 * i + 1],
+            bytes[4 * i + 2],
+            bytes[4 * i + 3],
+        ])
     })
 }
 
@@ -114,7 +120,10 @@ pub fn block_instances(
                 lock_prev: (with_lock_prev && i == 0).then(|| lock_prev(key)),
                 ciphertext: encrypt_chunk(key, index, data),
             },
-            ChunkWitness { key: *key, plaintext: data.to_vec() },
+            ChunkWitness {
+                key: *key,
+                plaintext: data.to_vec(),
+            },
         ));
         h = h_out;
     }
@@ -131,7 +140,42 @@ mod tests {
             let block: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
             let inst = block_instances(&block, 128, 5, &[9u8; 32], true);
             let last = &inst.last().unwrap().0;
-            assert_eq!(last.h_out, <[u8; 32]>::from(Sha256::digest(&block)), "n = {n}");
+            assert_eq!(
+                last.h_out,
+                <[u8; 32]>::from(Sha256::digest(&block)),
+                "n = {n}"
+            );
         }
     }
+}
+
+/// Check natively that a witness fits a statement (what the circuit proves), so a provider
+/// never spends a proof on a wrong instance.
+pub fn check_instance(
+    shape: &crate::types::CircuitShape,
+    p: &ChunkPublic,
+    w: &ChunkWitness,
+) -> crate::error::Result<()> {
+    use crate::error::ZkError::Statement;
+    crate::packing::check_statement(shape, p)?;
+    if w.plaintext.len() != p.len as usize {
+        return Err(Statement("plaintext length differs from len"));
+    }
+    if encrypt_chunk(&w.key, p.index, &w.plaintext) != p.ciphertext {
+        return Err(Statement(
+            "ciphertext is not the encryption of the plaintext",
+        ));
+    }
+    if lock(&w.key) != p.lock {
+        return Err(Statement("lock is not SHA256(key)"));
+    }
+    if let Some(lp) = p.lock_prev {
+        if lock_prev(&w.key) != lp {
+            return Err(Statement("lock_prev is not SHA256(SHA256(TAG || key))"));
+        }
+    }
+    if chain(&p.h_in, p.off, &w.plaintext, p.final_chunk) != p.h_out {
+        return Err(Statement("h_out is not the chaining value after the chunk"));
+    }
+    Ok(())
 }

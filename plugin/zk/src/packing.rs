@@ -18,6 +18,7 @@
 //! So a circuit has `ceil((19 + 96 [+ 32] + S) / 31)` public inputs: 7 for S = 64 with link,
 //! 38 for S = 1 KiB with link, 137 for S = 4 KiB with link.
 
+use alloc::vec::Vec;
 use ark_bn254::Fr;
 use ark_ff::PrimeField;
 
@@ -71,7 +72,9 @@ pub fn check_statement(shape: &CircuitShape, p: &ChunkPublic) -> Result<()> {
         return Err(ZkError::Statement("a non-final chunk must be full"));
     }
     if p.off % s as u64 != 0 {
-        return Err(ZkError::Statement("offset is not a multiple of the chunk size"));
+        return Err(ZkError::Statement(
+            "offset is not a multiple of the chunk size",
+        ));
     }
     match p.block_len() {
         Some(n) if n < MAX_BLOCK_LEN => {}

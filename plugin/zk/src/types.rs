@@ -1,5 +1,6 @@
 //! The statement and witness of one chunk proof, and the shape of a circuit.
 
+use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 

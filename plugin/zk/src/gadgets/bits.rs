@@ -27,13 +27,25 @@ pub struct Bit {
 impl Bit {
     /// The constant `b`.
     pub fn constant(b: bool) -> Self {
-        let lc = if b { Lc::from(Variable::One) } else { Lc::zero() };
-        Bit { lc, value: Some(b), constant: Some(b) }
+        let lc = if b {
+            Lc::from(Variable::One)
+        } else {
+            Lc::zero()
+        };
+        Bit {
+            lc,
+            value: Some(b),
+            constant: Some(b),
+        }
     }
 
     /// Wrap a linear combination that the caller has already constrained to 0/1.
     pub fn from_lc(lc: Lc, value: Option<bool>) -> Self {
-        Bit { lc, value, constant: None }
+        Bit {
+            lc,
+            value,
+            constant: None,
+        }
     }
 
     /// Allocate a witness bit, with one booleanity constraint `b * (1 - b) = 0`.
@@ -41,11 +53,7 @@ impl Bit {
         let v = cs.new_witness_variable(|| {
             value.map(Fr::from).ok_or(SynthesisError::AssignmentMissing)
         })?;
-        cs.enforce_r1cs_constraint(
-            || v.into(),
-            || Lc::from(Variable::One) - v,
-            Lc::zero,
-        )?;
+        cs.enforce_r1cs_constraint(|| v.into(), || Lc::from(Variable::One) - v, Lc::zero)?;
         Ok(Bit::from_lc(v.into(), value))
     }
 
@@ -316,7 +324,12 @@ impl Num {
             coeff.double_in_place();
         }
         lc.compactify();
-        Num { lc, value, bound: (1u64 << bits.len()) - 1, constant }
+        Num {
+            lc,
+            value,
+            bound: (1u64 << bits.len()) - 1,
+            constant,
+        }
     }
 
     /// The linear combination.
@@ -375,11 +388,7 @@ pub fn add_many(cs: &ConstraintSystemRef<Fr>, operands: &[Num]) -> Result<Word> 
         // top = rest / 2^(32 + carry_bits - 1) must be boolean.
         let inv = coeff.inverse().ok_or(SynthesisError::Unsatisfiable)?;
         let top = rest * inv;
-        cs.enforce_r1cs_constraint(
-            || top.clone(),
-            || Lc::from(Variable::One) - &top,
-            Lc::zero,
-        )?;
+        cs.enforce_r1cs_constraint(|| top.clone(), || Lc::from(Variable::One) - &top, Lc::zero)?;
     }
     Ok(Word(to_array(bits)))
 }

@@ -138,7 +138,10 @@ mod tests {
             let nonce: [u32; 3] = [0, rng.gen(), rng.gen()];
             let counter: u32 = rng.gen_range(0..64);
             let cs = ConstraintSystem::<Fr>::new_ref();
-            let k: Vec<Word> = key.iter().map(|x| Word::alloc(&cs, Some(*x)).unwrap()).collect();
+            let k: Vec<Word> = key
+                .iter()
+                .map(|x| Word::alloc(&cs, Some(*x)).unwrap())
+                .collect();
             let n = [
                 Word::constant(0),
                 Word::alloc(&cs, Some(nonce[1])).unwrap(),

@@ -100,7 +100,10 @@ pub fn sha256_compress(
         let s0 = big_sigma0(cs, &a)?;
         let mj = sha256_maj(cs, &a, &b, &c)?;
         // Deferred additions: e' = d + T1 is reduced once over all its terms.
-        let new_e = add_many(cs, &[d.num(), h.num(), s1, chv, Num::constant(K[t]), w[t].num()])?;
+        let new_e = add_many(
+            cs,
+            &[d.num(), h.num(), s1, chv, Num::constant(K[t]), w[t].num()],
+        )?;
         // a' = e' - d + T2 (mod 2^32): four terms instead of seven, one carry bit fewer.
         let new_a = add_many(cs, &[new_e.num(), Num::neg_mod(&d), s0, mj])?;
         h = g;
@@ -177,7 +180,10 @@ mod tests {
             rng.fill(&mut block[..]);
             let mut expect = state;
             sha2::compress256(&mut expect, &[block.into()]);
-            assert_eq!(sha256_compress_native(&state, &words_from_block(&block)), expect);
+            assert_eq!(
+                sha256_compress_native(&state, &words_from_block(&block)),
+                expect
+            );
         }
     }
 
@@ -188,8 +194,14 @@ mod tests {
             let state: [u32; 8] = rng.gen();
             let block: [u32; 16] = rng.gen();
             let cs = ConstraintSystem::<Fr>::new_ref();
-            let st: Vec<Word> = state.iter().map(|x| Word::alloc(&cs, Some(*x)).unwrap()).collect();
-            let bl: Vec<Word> = block.iter().map(|x| Word::alloc(&cs, Some(*x)).unwrap()).collect();
+            let st: Vec<Word> = state
+                .iter()
+                .map(|x| Word::alloc(&cs, Some(*x)).unwrap())
+                .collect();
+            let bl: Vec<Word> = block
+                .iter()
+                .map(|x| Word::alloc(&cs, Some(*x)).unwrap())
+                .collect();
             let before = cs.num_constraints();
             let out = sha256_compress(
                 &cs,
@@ -208,8 +220,13 @@ mod tests {
     fn gadget_rejects_wrong_output_bit() {
         // Flipping an allocated output bit's value must break satisfiability.
         let cs = ConstraintSystem::<Fr>::new_ref();
-        let st: Vec<Word> = IV.iter().map(|x| Word::alloc(&cs, Some(*x)).unwrap()).collect();
-        let bl: Vec<Word> = (0..16).map(|i| Word::alloc(&cs, Some(i)).unwrap()).collect();
+        let st: Vec<Word> = IV
+            .iter()
+            .map(|x| Word::alloc(&cs, Some(*x)).unwrap())
+            .collect();
+        let bl: Vec<Word> = (0..16)
+            .map(|i| Word::alloc(&cs, Some(i)).unwrap())
+            .collect();
         let out = sha256_compress(
             &cs,
             &super::super::bits::to_array(st),
