@@ -34,13 +34,47 @@ pub fn to_cbor<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodingError> {
     })
 }
 
-/// Decodes a value from DAG-CBOR, refusing trailing bytes.
-pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EncodingError> {
-    fvm_ipld_encoding::from_slice(bytes).map_err(|e| EncodingError::Decode {
+/// Decodes a value from DAG-CBOR, refusing trailing bytes and any encoding but the canonical one.
+///
+/// The underlying decoder is lenient about some headers (it reads the length of a byte string
+/// or the size of an array without insisting on the major type), so one value could arrive in
+/// several encodings. Re-encoding and comparing makes every accepted value have exactly one
+/// encoding, which signatures and message ids over raw bytes rely on.
+pub fn from_cbor<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, EncodingError> {
+    let decode_err = |reason: String| EncodingError::Decode {
         what: short_type_name::<T>(),
         len: bytes.len(),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    let value: T = fvm_ipld_encoding::from_slice(bytes).map_err(|e| decode_err(e.to_string()))?;
+    let canonical = fvm_ipld_encoding::to_vec(&value).map_err(|e| decode_err(e.to_string()))?;
+    if canonical != bytes {
+        return Err(decode_err("not the canonical DAG-CBOR encoding".into()));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_headers_are_refused() {
+        let v: (u64, crate::bytes::Bytes32) = (5, crate::bytes::Bytes32([1; 32]));
+        let enc = to_cbor(&v).unwrap();
+        assert_eq!(from_cbor::<(u64, crate::bytes::Bytes32)>(&enc).unwrap(), v);
+        // The same value with the byte string's header turned into a uint header.
+        let mut odd = enc.clone();
+        odd[2] ^= 0x40;
+        assert!(from_cbor::<(u64, crate::bytes::Bytes32)>(&odd).is_err());
+        // Array header turned into a uint header.
+        let mut odd = enc.clone();
+        odd[0] ^= 0x80;
+        assert!(from_cbor::<(u64, crate::bytes::Bytes32)>(&odd).is_err());
+        // Non-minimal integer (5 written with a one-byte argument).
+        assert!(from_cbor::<u64>(&[0x18, 0x05]).is_err());
+        assert_eq!(from_cbor::<u64>(&[0x05]).unwrap(), 5);
+    }
 }
 
 fn short_type_name<T>() -> &'static str {
