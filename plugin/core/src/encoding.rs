@@ -54,6 +54,11 @@ pub fn from_cbor<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, Enc
     Ok(value)
 }
 
+fn short_type_name<T>() -> &'static str {
+    let full = core::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,9 +80,4 @@ mod tests {
         assert!(from_cbor::<u64>(&[0x18, 0x05]).is_err());
         assert_eq!(from_cbor::<u64>(&[0x05]).unwrap(), 5);
     }
-}
-
-fn short_type_name<T>() -> &'static str {
-    let full = core::any::type_name::<T>();
-    full.rsplit("::").next().unwrap_or(full)
 }
