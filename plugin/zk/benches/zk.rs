@@ -39,9 +39,15 @@ fn reset_hwm() {
 fn baseline_constraints(s: usize) -> usize {
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_mode(SynthesisMode::Setup);
-    baseline::Baseline { chunk_size: s, key: None, plaintext: None, index: 0, ciphertext: None }
-        .generate_constraints(cs.clone())
-        .expect("baseline synthesis");
+    baseline::Baseline {
+        chunk_size: s,
+        key: None,
+        plaintext: None,
+        index: 0,
+        ciphertext: None,
+    }
+    .generate_constraints(cs.clone())
+    .expect("baseline synthesis");
     cs.num_constraints()
 }
 
@@ -51,7 +57,10 @@ fn main() {
         .split(',')
         .filter_map(|x| x.trim().parse().ok())
         .collect();
-    let reps: usize = std::env::var("ZK_BENCH_REPS").ok().and_then(|x| x.parse().ok()).unwrap_or(2);
+    let reps: usize = std::env::var("ZK_BENCH_REPS")
+        .ok()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(2);
     let threads = rayon::current_num_threads();
     println!("# ozkcp-zk benchmarks (rayon threads: {threads}, reps: {reps}, best of)");
     let key = [7u8; 32];
@@ -71,7 +80,10 @@ fn main() {
             base as f64 / s as f64,
             base as f64 / info.constraints as f64
         );
-        println!("parts: {:?}, public inputs {}", info.parts, info.public_inputs);
+        println!(
+            "parts: {:?}, public inputs {}",
+            info.parts, info.public_inputs
+        );
 
         let mut rng = StdRng::seed_from_u64(1);
         let t = Instant::now();
@@ -83,8 +95,9 @@ fn main() {
         let (p, w) = &items[0];
         reset_hwm();
         let hwm_before = vm_hwm_kib();
-        let (prove_ours, proof) =
-            best(reps, || prove_chunk(&pk, shape, p, w, &mut rng).expect("prove"));
+        let (prove_ours, proof) = best(reps, || {
+            prove_chunk(&pk, shape, p, w, &mut rng).expect("prove")
+        });
         let hwm = vm_hwm_kib();
         let prepared = PreparedKey::new(shape, &vk).expect("vk");
         verify_chunk(&prepared, p, &proof).expect("verifies");
@@ -97,8 +110,9 @@ fn main() {
             ciphertext: Some(p.ciphertext.clone()),
         };
         let t = Instant::now();
-        let bpk = Groth16::<Bn254>::generate_random_parameters_with_reduction(bcirc.clone(), &mut rng)
-            .expect("baseline setup");
+        let bpk =
+            Groth16::<Bn254>::generate_random_parameters_with_reduction(bcirc.clone(), &mut rng)
+                .expect("baseline setup");
         let setup_base = t.elapsed();
         let (prove_base, _) = best(reps, || {
             Groth16::<Bn254>::create_random_proof_with_reduction(bcirc.clone(), &bpk, &mut rng)
@@ -118,7 +132,11 @@ fn main() {
             prove_base.as_secs_f64() / prove_ours.as_secs_f64()
         );
         if let (Some(a), Some(b)) = (hwm_before, hwm) {
-            println!("peak RSS while proving (VmHWM after reset): {:.0} MB (before: {:.0} MB)", b as f64 / 1024.0, a as f64 / 1024.0);
+            println!(
+                "peak RSS while proving (VmHWM after reset): {:.0} MB (before: {:.0} MB)",
+                b as f64 / 1024.0,
+                a as f64 / 1024.0
+            );
         }
 
         // Verify: single, and a batch of 64 (re-randomised copies of valid proofs).

@@ -24,6 +24,8 @@
 //! Parameters from [`generator::setup`] are single-party: **for devnets and tests only**.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
+#![allow(clippy::manual_is_multiple_of)]
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;

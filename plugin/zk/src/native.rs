@@ -130,25 +130,6 @@ pub fn block_instances(
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn final_h_out_is_block_digest() {
-        for n in [0usize, 1, 55, 56, 63, 64, 65, 200, 1000] {
-            let block: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
-            let inst = block_instances(&block, 128, 5, &[9u8; 32], true);
-            let last = &inst.last().unwrap().0;
-            assert_eq!(
-                last.h_out,
-                <[u8; 32]>::from(Sha256::digest(&block)),
-                "n = {n}"
-            );
-        }
-    }
-}
-
 /// Check natively that a witness fits a statement (what the circuit proves), so a provider
 /// never spends a proof on a wrong instance.
 pub fn check_instance(
@@ -178,4 +159,23 @@ pub fn check_instance(
         return Err(Statement("h_out is not the chaining value after the chunk"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_h_out_is_block_digest() {
+        for n in [0usize, 1, 55, 56, 63, 64, 65, 200, 1000] {
+            let block: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let inst = block_instances(&block, 128, 5, &[9u8; 32], true);
+            let last = &inst.last().unwrap().0;
+            assert_eq!(
+                last.h_out,
+                <[u8; 32]>::from(Sha256::digest(&block)),
+                "n = {n}"
+            );
+        }
+    }
 }

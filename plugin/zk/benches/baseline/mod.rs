@@ -39,14 +39,17 @@ fn qr(x: &mut [UInt32<Fr>], a: usize, b: usize, c: usize, d: usize) {
 impl ConstraintSynthesizer<Fr> for Baseline {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
         let s = self.chunk_size;
-        let key = UInt8::new_witness_vec(cs.clone(), &self.key.map(|k| k.to_vec()).unwrap_or(vec![0; 32]))?;
-        let m = UInt8::new_witness_vec(
+        let key = UInt8::new_witness_vec(
             cs.clone(),
-            &self.plaintext.clone().unwrap_or(vec![0; s]),
+            &self.key.map(|k| k.to_vec()).unwrap_or(vec![0; 32]),
         )?;
+        let m = UInt8::new_witness_vec(cs.clone(), &self.plaintext.clone().unwrap_or(vec![0; s]))?;
         let idx = UInt32::new_input(cs.clone(), || Ok(self.index as u32))?;
         let idx_hi = UInt32::new_input(cs.clone(), || Ok((self.index >> 32) as u32))?;
-        let key_words: Vec<UInt32<Fr>> = key.chunks(4).map(|c| UInt32::from_bytes_le(c).unwrap()).collect();
+        let key_words: Vec<UInt32<Fr>> = key
+            .chunks(4)
+            .map(|c| UInt32::from_bytes_le(c).unwrap())
+            .collect();
         let mut ct = Vec::with_capacity(s);
         for blk in 0..s / 64 {
             let mut init: Vec<UInt32<Fr>> = [0x61707865u32, 0x3320646e, 0x79622d32, 0x6b206574]
@@ -100,7 +103,10 @@ impl ConstraintSynthesizer<Fr> for Baseline {
         let lock = Sha256Gadget::digest(&key)?;
         let lock_in = UInt8::new_input_vec(cs.clone(), &lock.value().unwrap_or([0; 32]))?;
         lock.0.enforce_equal(&lock_in)?;
-        let mut tagged: Vec<UInt8<Fr>> = b"ozkcp/key-chain/v1".iter().map(|b| UInt8::constant(*b)).collect();
+        let mut tagged: Vec<UInt8<Fr>> = b"ozkcp/key-chain/v1"
+            .iter()
+            .map(|b| UInt8::constant(*b))
+            .collect();
         tagged.extend(key.iter().cloned());
         let kp = Sha256Gadget::digest(&tagged)?;
         let lp = Sha256Gadget::digest(&kp.0)?;
