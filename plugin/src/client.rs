@@ -342,29 +342,45 @@ impl ClientDeal {
         Ok(&self.opened[&j])
     }
 
+    /// Decrypts interval `j` straight into its blocks' buffers (one copy of the bytes) and
+    /// re-derives every chunk's chaining value from its plaintext.
     fn decrypt(&self, j: u32, key: &IntervalKey) -> Result<Vec<Vec<u8>>, ClientError> {
         let bundle = &self.accepted[&j];
         let place = &self.layout.intervals[j as usize];
+        let s = self.layout.chunk_size.get() as usize;
         let mut blocks: Vec<Vec<u8>> = (place.first_block..place.end_block)
-            .map(|b| Vec::with_capacity(self.terms.terms.manifest.blocks[b as usize].len as usize))
+            .map(|b| vec![0u8; self.terms.terms.manifest.blocks[b as usize].len as usize])
             .collect();
-        let plains = bundle
-            .chunks
-            .par_iter()
-            .map(|chunk| {
-                let s = &chunk.statement;
-                let mut plain = chunk.ciphertext.clone();
-                decrypt_chunk(key, s.index, &mut plain);
-                let span = self.span_of(chunk)?;
-                if chain_chunk(&s.h_in, &plain, &span, self.layout.chunk_size)? != s.h_out {
-                    return Err(ClientError::BadChunk { index: s.index });
-                }
-                Ok(plain)
-            })
-            .collect::<Result<Vec<Vec<u8>>, ClientError>>()?;
-        for (chunk, plain) in bundle.chunks.iter().zip(plains) {
-            blocks[(chunk.statement.block - place.first_block) as usize].extend_from_slice(&plain);
+        // Chunks are in index order, so each block's chunks are a contiguous run.
+        let mut runs = Vec::with_capacity(blocks.len());
+        let mut rest = bundle.chunks.as_slice();
+        for b in place.first_block..place.end_block {
+            let n = self.layout.blocks[b as usize].chunks as usize;
+            let (run, tail) = rest.split_at(n);
+            runs.push(run);
+            rest = tail;
         }
+        blocks.par_iter_mut().zip(runs).try_for_each(|(buf, run)| {
+            // An empty block still has one (empty) chunk to check.
+            let pieces: Vec<&mut [u8]> = if buf.is_empty() {
+                vec![&mut []]
+            } else {
+                buf.chunks_mut(s).collect()
+            };
+            pieces
+                .into_par_iter()
+                .zip(run.par_iter())
+                .try_for_each(|(plain, chunk)| {
+                    let st = &chunk.statement;
+                    plain.copy_from_slice(&chunk.ciphertext);
+                    decrypt_chunk(key, st.index, plain);
+                    let span = self.span_of(chunk)?;
+                    if chain_chunk(&st.h_in, plain, &span, self.layout.chunk_size)? != st.h_out {
+                        return Err(ClientError::BadChunk { index: st.index });
+                    }
+                    Ok(())
+                })
+        })?;
         Ok(blocks)
     }
 
