@@ -17,6 +17,7 @@ pub mod chunk;
 pub mod cipher;
 pub mod deal;
 pub mod encoding;
+pub mod evidence;
 pub mod keys;
 pub mod merkle;
 pub mod sig;
