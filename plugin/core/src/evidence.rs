@@ -56,8 +56,8 @@ use crate::cipher;
 use crate::deal::{DealError, DealLayout, DealTerms, ProofMode};
 use crate::encoding::{from_cbor, to_cbor, EncodingError};
 use crate::keys::IntervalKey;
-use crate::merkle::MerkleTree;
 use crate::merkle::MerkleProof;
+use crate::merkle::MerkleTree;
 use crate::sig::{SigError, SignatureVerifier};
 use crate::statement::{check_ciphertext, SignedIntervalCommitment, Statement, StatementError};
 
@@ -747,7 +747,12 @@ fn layout_span(
     s: &Statement,
 ) -> Result<ChunkSpan, &'static str> {
     let place = layout.blocks.get(s.block as usize).ok_or("block")?;
-    let block_len = terms.manifest.blocks.get(s.block as usize).ok_or("block")?.len;
+    let block_len = terms
+        .manifest
+        .blocks
+        .get(s.block as usize)
+        .ok_or("block")?
+        .len;
     if place.interval != s.interval {
         return Err("interval");
     }
@@ -790,7 +795,8 @@ fn span_or_contradiction(
 }
 
 fn ciphertext_matches(s: &Statement, ciphertext: &[u8]) -> Result<(), EvidenceError> {
-    check_ciphertext(s, ciphertext).map_err(|_| EvidenceError::CiphertextMismatch { index: s.index })
+    check_ciphertext(s, ciphertext)
+        .map_err(|_| EvidenceError::CiphertextMismatch { index: s.index })
 }
 
 /// Judges `evidence` against the deal `terms`: returns the fault it proves, or why it proves none.
@@ -875,7 +881,9 @@ pub fn verify_evidence(
                     interval: s.interval,
                     index: s.index,
                 }),
-                Err(ProofRejected::Unavailable(why)) => Err(EvidenceError::VerifierUnavailable(why)),
+                Err(ProofRejected::Unavailable(why)) => {
+                    Err(EvidenceError::VerifierUnavailable(why))
+                }
             }
         }
         Evidence::BadChunk {
@@ -898,12 +906,13 @@ pub fn verify_evidence(
             // The fault: the decrypted chunk does not chain h_in → h_out.
             let mut plain = ciphertext.clone();
             cipher::decrypt_chunk(key, s.index, &mut plain);
-            let h_out = chunk::chain_chunk(&s.h_in, &plain, &span, layout.chunk_size).map_err(
-                |_| EvidenceError::LayoutContradiction {
-                    index: s.index,
-                    field: "len",
-                },
-            )?;
+            let h_out =
+                chunk::chain_chunk(&s.h_in, &plain, &span, layout.chunk_size).map_err(|_| {
+                    EvidenceError::LayoutContradiction {
+                        index: s.index,
+                        field: "len",
+                    }
+                })?;
             if h_out == s.h_out {
                 Err(EvidenceError::NoFault)
             } else {
@@ -932,7 +941,9 @@ pub fn verify_evidence(
             }
             // The second starts where the first ends.
             if a.offset.checked_add(u64::from(a.len)) != Some(b.offset) {
-                return Err(inapplicable("the second chunk does not start where the first ends"));
+                return Err(inapplicable(
+                    "the second chunk does not start where the first ends",
+                ));
             }
             // The fault: the chaining values do not meet.
             if a.h_out == b.h_in {
