@@ -289,6 +289,8 @@ impl EvidenceKind {
 }
 
 /// Self-contained, provider-signed evidence of one fault. See the module docs for the encoding.
+// Built once per dispute and never stored in bulk: unboxed variants keep matching simple.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Evidence {
     /// The provider signed a reveal of a key that does not open the interval's signed lock.

@@ -825,6 +825,13 @@ fn malformed_bytes_are_refused() {
         extra.push(0);
         assert!(decode_evidence(&extra).is_err());
     }
+    // A deeply nested extra field hits the decoder's depth limit instead of the stack's.
+    let d = Deal::honest(ProofMode::Fraud);
+    let mut deep = encode_evidence(&Evidence::bad_chain_start(d.signed(0))).unwrap();
+    deep[0] = 0x83;
+    deep.extend(std::iter::repeat_n(0x81u8, 60_000));
+    deep.push(0);
+    assert!(decode_evidence(&deep).is_err());
     for garbage in [
         &b""[..],
         b"\xff",
