@@ -28,10 +28,10 @@ use num_traits::Zero;
 use serde::de::DeserializeOwned;
 
 use crate::error::{fvm_err, DevnetError};
-use crate::store::{ChainStore, WriteBuffer};
+use crate::store::{ChainStore, Staged};
 use crate::wallet::{self, blake2b_256, cbor_cid, message_cid, Key, SignedMessage};
 
-type DevnetMachine = DefaultMachine<ChainStore, DummyExterns>;
+type DevnetMachine = DefaultMachine<Staged, DummyExterns>;
 type DevnetExecutor = DefaultExecutor<DefaultKernel<DefaultCallManager<DevnetMachine>>>;
 
 /// The system actor: sender of the implicit constructor call when installing an actor.
@@ -75,6 +75,9 @@ pub struct GenesisAccount {
     /// Its key; `key.address` is its f1 address.
     pub key: Key,
 }
+
+/// A tipset, its DAG-CBOR record and its header block `(cid, bytes)`.
+type SealedTipset = (Tipset, Vec<u8>, (Cid, Vec<u8>));
 
 /// The persisted head of the chain.
 #[derive(Clone, Debug, Serialize_tuple, Deserialize_tuple)]
@@ -215,7 +218,7 @@ impl Devnet {
     }
 
     fn genesis(store: &ChainStore, cfg: &GenesisConfig) -> Result<HeadRecord, DevnetError> {
-        let bs = WriteBuffer::new(store.clone());
+        let bs = Staged::new(store.clone());
         // No builtin-actors bundle: a v1 manifest of the FVM's dummy code CIDs. Nothing may call a
         // builtin actor (no Init.Exec, no sends that would create accounts).
         let codes: Vec<(String, Cid)> = Manifest::DUMMY_CODES
@@ -240,7 +243,7 @@ impl Devnet {
         }
         let mut tree = tester.state_tree.take().expect("tester has a state tree");
         let state_root = tree.flush().map_err(fvm_err)?;
-        tree.into_store().flush().map_err(fvm_err)?;
+        let mut blocks = tree.into_store().take();
         let genesis_time = now();
         let tipset = Tipset {
             epoch: 0,
@@ -251,7 +254,7 @@ impl Devnet {
             messages: vec![],
             timestamp: genesis_time,
         };
-        let (tipset, tipset_bytes) = Self::seal_tipset(store, tipset)?;
+        let (tipset, tipset_bytes, header) = Self::seal_tipset(tipset)?;
         let head = HeadRecord {
             state_root,
             epoch: 0,
@@ -260,12 +263,21 @@ impl Devnet {
             genesis_time,
             accounts,
         };
-        store.commit_epoch(0, &tipset_bytes, &[], &fvm_ipld_encoding::to_vec(&head)?)?;
+        store.commit_epoch(
+            0,
+            &tipset_bytes,
+            &{
+                blocks.push(header);
+                blocks
+            },
+            &[],
+            &fvm_ipld_encoding::to_vec(&head)?,
+        )?;
         Ok(head)
     }
 
-    /// Names the tipset by the CID of its header and stores the header.
-    fn seal_tipset(store: &ChainStore, mut ts: Tipset) -> Result<(Tipset, Vec<u8>), DevnetError> {
+    /// Names the tipset by the CID of its header; returns it, its record and the header block.
+    fn seal_tipset(mut ts: Tipset) -> Result<SealedTipset, DevnetError> {
         let header = fvm_ipld_encoding::to_vec(&(
             ts.epoch,
             ts.parent,
@@ -275,9 +287,9 @@ impl Devnet {
             ts.timestamp,
         ))?;
         ts.block = cbor_cid(&header);
-        store.put_keyed(&ts.block, &header).map_err(fvm_err)?;
         let bytes = fvm_ipld_encoding::to_vec(&ts)?;
-        Ok((ts, bytes))
+        let block = (ts.block, header);
+        Ok((ts, bytes, block))
     }
 
     /// The directory holding the chain.
@@ -427,7 +439,8 @@ impl Devnet {
         }
         let epoch = head.epoch + 1;
         let timestamp = head.genesis_time + epoch * EPOCH_DURATION_SECONDS;
-        let mut exec = self.executor(epoch, timestamp, head.state_root)?;
+        let staged = Staged::new(self.store.clone());
+        let mut exec = self.executor(epoch, timestamp, head.state_root, staged.clone())?;
         let mut rets = Vec::with_capacity(accepted.len());
         for (sm, _, len) in &accepted {
             let ret = exec
@@ -446,10 +459,12 @@ impl Devnet {
             messages: accepted.iter().map(|(_, c, _)| *c).collect(),
             timestamp,
         };
-        let (tipset, tipset_bytes) = Self::seal_tipset(&self.store, tipset)?;
+        let (tipset, tipset_bytes, header) = Self::seal_tipset(tipset)?;
         let mut receipts = Vec::with_capacity(accepted.len() * 2);
+        let mut blocks = staged.take();
+        blocks.push(header);
         for ((sm, cid, _), ret) in accepted.iter().zip(rets) {
-            self.store.put_keyed(cid, &sm.to_bytes()).map_err(fvm_err)?;
+            blocks.push((*cid, sm.to_bytes()));
             let unsigned = message_cid(&sm.message);
             let rec = fvm_ipld_encoding::to_vec(&Self::lookup_of(
                 *cid,
@@ -470,6 +485,7 @@ impl Devnet {
         self.store.commit_epoch(
             epoch,
             &tipset_bytes,
+            &blocks,
             &receipts,
             &fvm_ipld_encoding::to_vec(&new_head)?,
         )?;
@@ -572,11 +588,11 @@ impl Devnet {
         epoch: u64,
         timestamp: u64,
         root: Cid,
+        store: Staged,
     ) -> Result<DevnetExecutor, DevnetError> {
         let mc = self.network.for_epoch(epoch as i64, timestamp, root);
         // Base fee 0 (machine default): no gas is paid, so no reward actor is needed.
-        let machine =
-            DefaultMachine::new(&mc, self.store.clone(), DummyExterns).map_err(fvm_err)?;
+        let machine = DefaultMachine::new(&mc, store, DummyExterns).map_err(fvm_err)?;
         DevnetExecutor::new(self.engine.clone(), machine).map_err(fvm_err)
     }
 
@@ -600,7 +616,7 @@ impl Devnet {
             .preload(&code, &self.store)
             .map_err(|e| DevnetError::Invalid(format!("wasm module: {e:#}")))?;
 
-        let bs = WriteBuffer::new(self.store.clone());
+        let bs = Staged::new(self.store.clone());
         let mut tree = StateTree::new_from_root(&bs, &head.state_root).map_err(fvm_err)?;
         let mut seed = code.to_bytes();
         seed.extend_from_slice(&epoch.to_be_bytes());
@@ -618,7 +634,6 @@ impl Devnet {
         );
         let root = tree.flush().map_err(fvm_err)?;
         drop(tree);
-        bs.flush().map_err(fvm_err)?;
 
         let ctor = Message {
             version: 0,
@@ -633,7 +648,7 @@ impl Devnet {
             gas_premium: TokenAmount::zero(),
         };
         let ctor_cid = message_cid(&ctor);
-        let mut exec = self.executor(epoch, timestamp, root)?;
+        let mut exec = self.executor(epoch, timestamp, root, bs.clone())?;
         let ret = exec
             .execute_message(ctor, ApplyKind::Implicit, 0)
             .map_err(fvm_err)?;
@@ -654,7 +669,7 @@ impl Devnet {
             messages: vec![ctor_cid],
             timestamp,
         };
-        let (tipset, tipset_bytes) = Self::seal_tipset(&self.store, tipset)?;
+        let (tipset, tipset_bytes, header) = Self::seal_tipset(tipset)?;
         let rec = fvm_ipld_encoding::to_vec(&Self::lookup_of(
             ctor_cid,
             ctor_cid,
@@ -671,6 +686,11 @@ impl Devnet {
         self.store.commit_epoch(
             epoch,
             &tipset_bytes,
+            &{
+                let mut blocks = bs.take();
+                blocks.push(header);
+                blocks
+            },
             &[(ctor_cid.to_bytes(), rec)],
             &fvm_ipld_encoding::to_vec(&new_head)?,
         )?;

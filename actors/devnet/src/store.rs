@@ -1,7 +1,8 @@
 //! A file-backed blockstore (redb) plus the devnet's small records (head, tipsets, receipts).
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cid::Cid;
 use fvm_ipld_blockstore::Blockstore;
@@ -70,15 +71,22 @@ impl ChainStore {
     }
 
     /// Commits one epoch atomically and durably: its tipset, receipts and the new head.
+    /// `blocks` (signed messages, the block header) are written in the same transaction.
     pub(crate) fn commit_epoch(
         &self,
         epoch: u64,
         tipset: &[u8],
+        blocks: &[(Cid, Vec<u8>)],
         receipts: &[(Vec<u8>, Vec<u8>)],
         head: &[u8],
     ) -> Result<(), DevnetError> {
         let txn = self.db.begin_write().map_err(db_err)?;
         {
+            let mut b = txn.open_table(BLOCKS).map_err(db_err)?;
+            for (k, v) in blocks {
+                b.insert(k.to_bytes().as_slice(), v.as_slice())
+                    .map_err(db_err)?;
+            }
             let mut t = txn.open_table(TIPSETS).map_err(db_err)?;
             t.insert(epoch, tipset).map_err(db_err)?;
             let mut r = txn.open_table(RECEIPTS).map_err(db_err)?;
@@ -138,38 +146,61 @@ impl Blockstore for ChainStore {
     }
 }
 
-/// A write buffer over a blockstore: reads see buffered writes, [`WriteBuffer::flush`] writes
-/// them all to the base store in one transaction (used for genesis and actor installs, which
-/// would otherwise commit one redb transaction per block).
-pub(crate) struct WriteBuffer<BS> {
-    base: BS,
-    blocks: std::cell::RefCell<std::collections::HashMap<Cid, Vec<u8>>>,
+/// Blocks written during one epoch, kept in memory until [`ChainStore::commit_epoch`] writes them
+/// in the epoch's single transaction. Reads see staged blocks first. Clones share the stage.
+#[derive(Clone)]
+pub(crate) struct Staged {
+    base: ChainStore,
+    blocks: Arc<Mutex<HashMap<Cid, Vec<u8>>>>,
 }
 
-impl<BS: Blockstore> WriteBuffer<BS> {
-    pub(crate) fn new(base: BS) -> Self {
-        WriteBuffer {
+impl Staged {
+    pub(crate) fn new(base: ChainStore) -> Self {
+        Staged {
             base,
             blocks: Default::default(),
         }
     }
 
-    /// Writes every buffered block to the base store.
-    pub(crate) fn flush(&self) -> anyhow::Result<()> {
-        self.base.put_many_keyed(self.blocks.borrow_mut().drain())
+    /// Takes every staged block out of the stage.
+    pub(crate) fn take(&self) -> Vec<(Cid, Vec<u8>)> {
+        self.blocks.lock().expect("stage lock").drain().collect()
     }
 }
 
-impl<BS: Blockstore> Blockstore for WriteBuffer<BS> {
+impl Blockstore for Staged {
     fn get(&self, k: &Cid) -> anyhow::Result<Option<Vec<u8>>> {
-        if let Some(b) = self.blocks.borrow().get(k) {
+        if let Some(b) = self.blocks.lock().expect("stage lock").get(k) {
             return Ok(Some(b.clone()));
         }
         self.base.get(k)
     }
 
+    fn has(&self, k: &Cid) -> anyhow::Result<bool> {
+        if self.blocks.lock().expect("stage lock").contains_key(k) {
+            return Ok(true);
+        }
+        self.base.has(k)
+    }
+
     fn put_keyed(&self, k: &Cid, block: &[u8]) -> anyhow::Result<()> {
-        self.blocks.borrow_mut().insert(*k, block.to_vec());
+        self.blocks
+            .lock()
+            .expect("stage lock")
+            .insert(*k, block.to_vec());
+        Ok(())
+    }
+
+    fn put_many_keyed<D, I>(&self, blocks: I) -> anyhow::Result<()>
+    where
+        Self: Sized,
+        D: AsRef<[u8]>,
+        I: IntoIterator<Item = (Cid, D)>,
+    {
+        let mut staged = self.blocks.lock().expect("stage lock");
+        for (k, v) in blocks {
+            staged.insert(k, v.as_ref().to_vec());
+        }
         Ok(())
     }
 }

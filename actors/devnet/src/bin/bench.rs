@@ -11,7 +11,8 @@ use fvm_shared::econ::TokenAmount;
 use fvm_shared::METHOD_SEND;
 use ozkcp_devnet::{Devnet, GenesisConfig, Key, SignedMessage};
 
-use ozkcp_judge::method::ADD_BALANCE;
+use ozkcp_judge::method::{self, ADD_BALANCE};
+use ozkcp_judge::types::{GetAccountParams, LockFundsParams, WithdrawParams};
 
 fn signed(
     net: &Devnet,
@@ -63,6 +64,82 @@ fn run(label: &str, net: &Devnet, to: Address, method: u64, n: u64, batch: u64) 
     );
 }
 
+/// Gas of each judge method, measured once each on a warm devnet.
+fn gas_table(net: &Devnet, judge: Address) {
+    let acc = net.accounts();
+    let (client, provider) = (&acc[2].key, &acc[3].key);
+    let fil = TokenAmount::from_whole;
+    let calls: Vec<(&str, u64, RawBytes, TokenAmount)> = vec![
+        (
+            "AddBalance (new account)",
+            ADD_BALANCE,
+            RawBytes::default(),
+            fil(10),
+        ),
+        (
+            "AddBalance (existing)",
+            ADD_BALANCE,
+            RawBytes::default(),
+            fil(10),
+        ),
+        (
+            "LockFunds (new lock)",
+            method::LOCK_FUNDS,
+            cbor(&LockFundsParams {
+                provider: provider.address,
+                deal_id: 1,
+                amount: fil(5),
+            }),
+            TokenAmount::from_atto(0),
+        ),
+        (
+            "LockFunds (top-up)",
+            method::LOCK_FUNDS,
+            cbor(&LockFundsParams {
+                provider: provider.address,
+                deal_id: 1,
+                amount: fil(1),
+            }),
+            TokenAmount::from_atto(0),
+        ),
+        (
+            "Withdraw",
+            method::WITHDRAW,
+            cbor(&WithdrawParams { amount: fil(1) }),
+            TokenAmount::from_atto(0),
+        ),
+        (
+            "GetAccount",
+            method::GET_ACCOUNT,
+            cbor(&GetAccountParams {
+                owner: client.address,
+            }),
+            TokenAmount::from_atto(0),
+        ),
+    ];
+    println!("| judge method | gas used |\n|---|---|");
+    for (name, m, params, value) in calls {
+        let l = net.call(client, judge, m, params, value).unwrap();
+        assert!(l.exit_code.is_success(), "{name}: {:?}", l.error);
+        println!("| {name} | {} |", l.gas_used);
+    }
+    let l = net
+        .call(
+            client,
+            acc[0].key.address,
+            METHOD_SEND,
+            RawBytes::default(),
+            fil(1),
+        )
+        .unwrap();
+    println!("| (plain transfer, for scale) | {} |", l.gas_used);
+}
+
+/// CBOR params.
+fn cbor<T: serde::Serialize>(v: &T) -> RawBytes {
+    RawBytes::serialize(v).expect("params encode")
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
@@ -75,6 +152,7 @@ fn main() {
         .install_actor(ozkcp_devnet::judge_wasm(), RawBytes::default())
         .unwrap();
     println!("install judge (compile + constructor): {:?}", t.elapsed());
+    gas_table(&net, judge.id_address);
     let to = net.accounts()[1].key.address;
     run("transfer, 1 per epoch", &net, to, METHOD_SEND, n, 1);
     run("transfer, batched", &net, to, METHOD_SEND, n * 4, 100);
