@@ -14,16 +14,35 @@ use ark_std::rand::{rngs::StdRng, SeedableRng};
 use ozkcp_zk::native::block_instances;
 use ozkcp_zk::*;
 
-fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
+fn best<T>(reps: usize, f: impl FnMut() -> T) -> (Duration, T) {
+    let (all, x) = each(reps, f);
+    (all.into_iter().min().expect("reps > 0"), x)
+}
+
+/// Every repetition's time (the last result).
+fn each<T>(reps: usize, mut f: impl FnMut() -> T) -> (Vec<Duration>, T) {
+    let mut all = Vec::new();
     let mut out = None;
     for _ in 0..reps {
         let t = Instant::now();
         let x = f();
-        best = best.min(t.elapsed());
+        all.push(t.elapsed());
         out = Some(x);
     }
-    (best, out.expect("reps > 0"))
+    (all, out.expect("reps > 0"))
+}
+
+fn secs(all: &[Duration]) -> String {
+    all.iter()
+        .map(|d| format!("{:.2}", d.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn vm_hwm_kib() -> Option<u64> {
@@ -36,7 +55,7 @@ fn reset_hwm() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn baseline_constraints(s: usize) -> usize {
+fn baseline_constraints(s: usize, link: bool) -> usize {
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_mode(SynthesisMode::Setup);
     baseline::Baseline {
@@ -45,6 +64,7 @@ fn baseline_constraints(s: usize) -> usize {
         plaintext: None,
         index: 0,
         ciphertext: None,
+        link,
     }
     .generate_constraints(cs.clone())
     .expect("baseline synthesis");
@@ -61,14 +81,18 @@ fn main() {
         .ok()
         .and_then(|x| x.parse().ok())
         .unwrap_or(2);
+    let link = std::env::var("ZK_BENCH_LINK").map_or(true, |x| x != "0");
     let threads = rayon::current_num_threads();
-    println!("# ozkcp-zk benchmarks (rayon threads: {threads}, reps: {reps}, best of)");
+    println!(
+        "# ozkcp-zk benchmarks (rayon threads: {threads}, reps: {reps}, link: {link}, load: {})",
+        load()
+    );
     let key = [7u8; 32];
     for &s in &sizes {
-        let shape = CircuitShape::new(s, true).expect("shape");
+        let shape = CircuitShape::new(s, link).expect("shape");
         let info = circuit_info(shape).expect("info");
         let info_nolink = circuit_info(CircuitShape::new(s, false).expect("shape")).expect("info");
-        let base = baseline_constraints(s);
+        let base = baseline_constraints(s, link);
         println!("\n## S = {s}");
         println!(
             "constraints: ours {} ({:.1}/B; without link {} = {:.1}/B), baseline {} ({:.1}/B), ratio {:.2}x",
@@ -90,13 +114,18 @@ fn main() {
         let (pk, vk) = setup(shape, &mut rng).expect("setup");
         let setup_ours = t.elapsed();
         let pk_bytes = pk_to_bytes(&pk).len();
+        let prover = ChunkProver::new(shape, pk).expect("prover");
         let block: Vec<u8> = (0..s).map(|i| i as u8).collect();
-        let items = block_instances(&block, s, 3, &key, true);
+        let items = block_instances(&block, s, 3, &key, link);
         let (p, w) = &items[0];
         reset_hwm();
         let hwm_before = vm_hwm_kib();
-        let (prove_ours, proof) = best(reps, || {
-            prove_chunk(&pk, shape, p, w, &mut rng).expect("prove")
+        let mut timings = Vec::new();
+        let load_ours = load();
+        let (prove_ours, proof) = each(reps, || {
+            let (proof, tm) = prover.prove_timed(p, w, &mut rng).expect("prove");
+            timings.push(tm);
+            proof
         });
         let hwm = vm_hwm_kib();
         let prepared = PreparedKey::new(shape, &vk).expect("vk");
@@ -108,13 +137,15 @@ fn main() {
             plaintext: Some(w.plaintext.clone()),
             index: p.index,
             ciphertext: Some(p.ciphertext.clone()),
+            link,
         };
         let t = Instant::now();
         let bpk =
             Groth16::<Bn254>::generate_random_parameters_with_reduction(bcirc.clone(), &mut rng)
                 .expect("baseline setup");
         let setup_base = t.elapsed();
-        let (prove_base, _) = best(reps, || {
+        let load_base = load();
+        let (prove_base, _) = each(reps, || {
             Groth16::<Bn254>::create_random_proof_with_reduction(bcirc.clone(), &bpk, &mut rng)
                 .expect("baseline prove")
         });
@@ -125,12 +156,19 @@ fn main() {
             setup_base.as_secs_f64(),
             pk_bytes as f64 / 1e6
         );
-        println!(
-            "prove: ours {:.2} s, baseline {:.2} s, speed-up {:.2}x",
-            prove_ours.as_secs_f64(),
-            prove_base.as_secs_f64(),
-            prove_base.as_secs_f64() / prove_ours.as_secs_f64()
+        let (bo, bb) = (
+            prove_ours.iter().min().expect("reps").as_secs_f64(),
+            prove_base.iter().min().expect("reps").as_secs_f64(),
         );
+        println!(
+            "prove: ours [{}] s (load {load_ours}), baseline [{}] s (load {load_base}); best {bo:.2} vs {bb:.2}: speed-up {:.2}x",
+            secs(&prove_ours),
+            secs(&prove_base),
+            bb / bo
+        );
+        for tm in &timings {
+            println!("  ours: {tm:?}");
+        }
         if let (Some(a), Some(b)) = (hwm_before, hwm) {
             println!(
                 "peak RSS while proving (VmHWM after reset): {:.0} MB (before: {:.0} MB)",

@@ -62,4 +62,4 @@ pub use circuit::{circuit_info, CircuitInfo, PartCounts};
 #[cfg(feature = "prover")]
 pub use generator::setup;
 #[cfg(feature = "prover")]
-pub use prover::{prove_chunk, prove_chunks};
+pub use prover::{prove_chunk, prove_chunks, ChunkProver, ProveTimings};

@@ -14,7 +14,7 @@ use ozkcp_zk::*;
 
 struct Fixture {
     shape: CircuitShape,
-    pk: ProvingKey,
+    prover: ChunkProver,
     vk: VerifyingKey,
     key: PreparedKey,
 }
@@ -23,7 +23,13 @@ fn fixture(chunk_size: usize, link: bool, seed: u64) -> Fixture {
     let shape = CircuitShape::new(chunk_size, link).unwrap();
     let (pk, vk) = setup(shape, &mut StdRng::seed_from_u64(seed)).unwrap();
     let key = PreparedKey::new(shape, &vk).unwrap();
-    Fixture { shape, pk, vk, key }
+    let prover = ChunkProver::new(shape, pk).unwrap();
+    Fixture {
+        shape,
+        prover,
+        vk,
+        key,
+    }
 }
 
 fn s64() -> &'static Fixture {
@@ -43,7 +49,7 @@ fn block(n: usize) -> Vec<u8> {
 const KEY: [u8; 32] = [0x42; 32];
 
 fn prove_all(f: &Fixture, items: &[(ChunkPublic, ChunkWitness)]) -> Vec<Proof> {
-    prove_chunks(&f.pk, f.shape, items, &mut StdRng::seed_from_u64(9))
+    prove_chunks(&f.prover, items, &mut StdRng::seed_from_u64(9))
         .into_iter()
         .map(|r| r.unwrap())
         .collect()
@@ -269,7 +275,7 @@ fn keys_round_trip_and_circuit_id_is_enforced() {
         Err(ZkError::CircuitId { .. })
     ));
     assert!(vk_from_bytes(&vk_bytes[..vk_bytes.len() - 1], None).is_err());
-    let pk_bytes = pk_to_bytes(&f.pk);
+    let pk_bytes = pk_to_bytes(f.prover.proving_key());
     let pk = pk_from_bytes(&pk_bytes, &id).unwrap();
     assert_eq!(pk.vk, f.vk);
     assert!(matches!(
@@ -278,9 +284,9 @@ fn keys_round_trip_and_circuit_id_is_enforced() {
     ));
     // A proof made with the reloaded key verifies.
     let items = block_instances(&block(10), 64, 3, &KEY, false);
+    let prover = ChunkProver::new(f.shape, pk).unwrap();
     let proof = prove_chunk(
-        &pk,
-        f.shape,
+        &prover,
         &items[0].0,
         &items[0].1,
         &mut StdRng::seed_from_u64(3),
@@ -296,13 +302,7 @@ fn wrong_witness_is_an_error_not_a_proof() {
     let mut w = items[0].1.clone();
     w.key[0] ^= 1;
     assert!(matches!(
-        prove_chunk(
-            &f.pk,
-            f.shape,
-            &items[0].0,
-            &w,
-            &mut StdRng::seed_from_u64(3)
-        ),
+        prove_chunk(&f.prover, &items[0].0, &w, &mut StdRng::seed_from_u64(3)),
         Err(ZkError::Statement(_))
     ));
 }
