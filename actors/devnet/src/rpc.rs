@@ -306,6 +306,25 @@ impl DevnetApiServer for RpcImpl {
     }
 }
 
+/// An HTTP client of the devnet (or of a Lotus node): use it through [`FilecoinApiClient`] and
+/// [`DevnetApiClient`]. `url` is e.g. `http://127.0.0.1:1234/rpc/v1`.
+pub fn connect_http(url: &str) -> Result<jsonrpsee::http_client::HttpClient, DevnetError> {
+    jsonrpsee::http_client::HttpClientBuilder::default()
+        .max_request_size(16 << 20)
+        .build(url)
+        .map_err(|e| DevnetError::Invalid(format!("rpc client {url}: {e}")))
+}
+
+/// A WebSocket client of the devnet (or of a Lotus node). `url` is e.g.
+/// `ws://127.0.0.1:1234/rpc/v1`.
+pub async fn connect_ws(url: &str) -> Result<jsonrpsee::ws_client::WsClient, DevnetError> {
+    jsonrpsee::ws_client::WsClientBuilder::default()
+        .max_request_size(16 << 20)
+        .build(url)
+        .await
+        .map_err(|e| DevnetError::Invalid(format!("rpc client {url}: {e}")))
+}
+
 /// A running RPC server; stops when [`stop`](RpcServer::stop) is called or it is dropped.
 pub struct RpcServer {
     /// The bound address (useful with port 0).

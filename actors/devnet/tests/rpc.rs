@@ -10,7 +10,6 @@ use base64::Engine;
 use common::*;
 use fvm_ipld_encoding::RawBytes;
 use fvm_shared::METHOD_SEND;
-use jsonrpsee::http_client::HttpClientBuilder;
 use jsonrpsee::ws_client::WsClientBuilder;
 use ozkcp_devnet::json::*;
 use ozkcp_devnet::rpc::{DevnetApiClient, FilecoinApiClient};
@@ -33,7 +32,7 @@ async fn start() -> (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lotus_subset_over_http() {
     let (_dir, _net, srv) = start().await;
-    let c = HttpClientBuilder::default().build(srv.http_url()).unwrap();
+    let c = ozkcp_devnet::rpc::connect_http(&srv.http_url()).unwrap();
 
     let head = c.chain_head().await.unwrap();
     assert_eq!(head.height, 0);
@@ -249,6 +248,28 @@ async fn raw_lotus_json() {
         serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(json["result"]["/"], sm.cid().to_string(), "{resp}");
     assert_eq!(net.balance(&b.address).unwrap(), fil(1_000_000) + atto(5));
+    // StateWaitMsg answers Lotus's MsgLookup shape.
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 3, "method": "Filecoin.StateWaitMsg",
+        "params": [{"/": sm.cid().to_string()}, 1, -1, true]
+    });
+    let resp = raw_http(srv.local_addr, "/rpc/v1", &body.to_string()).await;
+    let json: serde_json::Value =
+        serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let r = &json["result"];
+    assert_eq!(r["Message"]["/"], sm.cid().to_string(), "{resp}");
+    assert_eq!(r["Receipt"]["ExitCode"], 0);
+    assert!(r["Receipt"]["Return"].is_null());
+    assert!(r["Receipt"]["GasUsed"].as_u64().unwrap() > 0);
+    assert_eq!(r["Height"], 1);
+    assert!(r["TipSet"][0]["/"].is_string());
+    // WalletBalance is a decimal attoFIL string.
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 4, "method": "Filecoin.WalletBalance",
+        "params": [addr_str(&b.address)]
+    });
+    let resp = raw_http(srv.local_addr, "/rpc/v1", &body.to_string()).await;
+    assert!(resp.contains("\"1000000000000000000000005\""), "{resp}");
     // Unknown method: -32601; other paths: 404.
     let resp = raw_http(
         srv.local_addr,
