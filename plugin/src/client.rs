@@ -22,6 +22,9 @@ use ozkcp_core::voucher::SignedVoucher;
 use ozkcp_core::Cid;
 use rayon::prelude::*;
 
+use ozkcp_core::evidence::{Evidence, SignedStatement};
+use ozkcp_core::statement::SignedIntervalCommitment;
+
 use crate::{EncryptedChunk, IntervalBundle};
 
 /// Why the client refuses to pay or to accept the data. Each names the check that failed.
@@ -419,6 +422,67 @@ impl ClientDeal {
                 index,
                 source: e.into(),
             })
+    }
+
+    /// The signed terms.
+    pub fn terms(&self) -> &SignedDealTerms {
+        &self.terms
+    }
+
+    /// Interval `j`'s signed commitment, once accepted.
+    pub fn commitment(&self, j: u32) -> Option<&SignedIntervalCommitment> {
+        self.accepted.get(&j).map(|b| &b.commitment)
+    }
+
+    /// Chunk `index` as received, once its interval is accepted.
+    pub fn chunk(&self, index: u64) -> Option<&EncryptedChunk> {
+        let b = self
+            .layout
+            .blocks
+            .iter()
+            .rev()
+            .find(|b| b.first_chunk <= index)?;
+        let place = &self.layout.intervals[b.interval as usize];
+        self.accepted
+            .get(&b.interval)?
+            .chunks
+            .get(usize::try_from(index - place.first_chunk).ok()?)
+    }
+
+    /// Chunk `index`'s statement with its path to the provider-signed root (for evidence).
+    pub fn signed_statement(&self, index: u64) -> Result<SignedStatement, ClientError> {
+        let chunk = self.chunk(index).ok_or(ClientError::Layout {
+            index,
+            field: "index",
+        })?;
+        let j = chunk.statement.interval;
+        Ok(SignedStatement {
+            statement: chunk.statement.clone(),
+            path: self.chunk_path(index)?,
+            commitment: self.commitment(j).cloned().ok_or(ClientError::NotReady {
+                interval: j,
+                reason: "not accepted",
+            })?,
+        })
+    }
+
+    /// Evidence that chunk `index` decrypts, under its interval's key `key`, to bytes that
+    /// contradict its statement.
+    pub fn bad_chunk_evidence(
+        &self,
+        index: u64,
+        key: &IntervalKey,
+    ) -> Result<Evidence, ClientError> {
+        let signed = self.signed_statement(index)?;
+        let ciphertext = self
+            .chunk(index)
+            .map(|c| c.ciphertext.clone())
+            .unwrap_or_default();
+        Ok(Evidence::BadChunk {
+            chunk: signed,
+            ciphertext,
+            key: key.clone(),
+        })
     }
 
     /// Whether every interval has been opened.

@@ -5,6 +5,7 @@ use ozkcp_core::chunk::{chain_chunk, iv, ChunkError};
 use ozkcp_core::cipher::encrypt_chunk;
 use ozkcp_core::deal::{DealError, DealLayout, DealTerms};
 use ozkcp_core::encoding::EncodingError;
+use ozkcp_core::evidence::{KeyReveal, SignedKeyReveal};
 use ozkcp_core::keys::{IntervalKey, KeyChain, KeyError};
 use ozkcp_core::merkle::{MerkleError, MerkleTree};
 use ozkcp_core::sig::{Secp256k1, SecpSigner};
@@ -113,6 +114,11 @@ impl ProviderDeal {
         })
     }
 
+    /// The agreed terms.
+    pub fn terms(&self) -> &DealTerms {
+        &self.terms
+    }
+
     /// The deal's layout.
     pub fn layout(&self) -> &DealLayout {
         &self.layout
@@ -130,14 +136,7 @@ impl ProviderDeal {
         j: u32,
         blocks: &[&[u8]],
     ) -> Result<IntervalBundle, ProviderError> {
-        let place = self
-            .layout
-            .intervals
-            .get(j as usize)
-            .ok_or(KeyError::OutOfRange {
-                index: j as usize,
-                len: self.layout.intervals.len(),
-            })?;
+        let place = self.interval(j)?;
         let expected = (place.end_block - place.first_block) as usize;
         if blocks.len() != expected {
             return Err(ProviderError::BlockCount {
@@ -158,6 +157,24 @@ impl ProviderDeal {
             })
             .collect::<Result<_, _>>()?;
         let chunks: Vec<EncryptedChunk> = per_block.into_iter().flatten().collect();
+        let commitment = self.commit(j, &chunks)?;
+        Ok(IntervalBundle { commitment, chunks })
+    }
+
+    /// Builds and signs interval `j`'s commitment: the Merkle root over `chunks`' statements.
+    pub fn commit(
+        &self,
+        j: u32,
+        chunks: &[EncryptedChunk],
+    ) -> Result<SignedIntervalCommitment, ProviderError> {
+        let place = self.interval(j)?;
+        if chunks.is_empty() {
+            return Err(ProviderError::BlockCount {
+                interval: j,
+                expected: 1,
+                got: 0,
+            });
+        }
         let leaves = chunks
             .par_iter()
             .map(|c| c.statement.leaf())
@@ -168,17 +185,34 @@ impl ProviderDeal {
             interval: j,
             first_chunk: place.first_chunk,
             chunk_count: tree.len(),
-            lock,
+            lock: self.keys.lock(j as usize)?,
             root: tree.root(),
         };
         let signature = self.signer.sign(&commitment.signing_bytes()?);
-        Ok(IntervalBundle {
-            commitment: SignedIntervalCommitment {
-                commitment,
-                signature,
-            },
-            chunks,
+        Ok(SignedIntervalCommitment {
+            commitment,
+            signature,
         })
+    }
+
+    /// Signs the reveal of `key` as interval `j`'s key (the off-chain key message).
+    pub fn sign_reveal(&self, j: u32, key: IntervalKey) -> Result<SignedKeyReveal, ProviderError> {
+        let reveal = KeyReveal {
+            deal_id: self.terms.proposal.deal_id,
+            interval: j,
+            key,
+        };
+        Ok(reveal.sign(&self.signer)?)
+    }
+
+    fn interval(&self, j: u32) -> Result<&ozkcp_core::deal::IntervalPlace, ProviderError> {
+        self.layout.intervals.get(j as usize).ok_or(
+            KeyError::OutOfRange {
+                index: j as usize,
+                len: self.layout.intervals.len(),
+            }
+            .into(),
+        )
     }
 
     fn encrypt_block(
