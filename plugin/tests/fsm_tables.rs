@@ -149,7 +149,7 @@ fn invalid_events_are_refused_and_change_nothing() {
 fn client_walk_through_two_intervals_with_pipelining() {
     let (mut c, actions) = ClientState::new(7, ProofMode::Fraud);
     assert_eq!(actions, vec![ClientAction::SendProposal]);
-    let mut go = |c: &mut ClientState, e| {
+    let go = |c: &mut ClientState, e| {
         let (n, a) = c.step(e).unwrap();
         *c = n;
         a
@@ -213,7 +213,7 @@ fn client_walk_through_two_intervals_with_pipelining() {
 #[test]
 fn provider_walk_streams_one_interval_ahead_and_no_more() {
     let mut p = ProviderState::new(7, ProofMode::Fraud);
-    let mut go = |p: &mut ProviderState, e| {
+    let go = |p: &mut ProviderState, e| {
         let (n, a) = p.step(e).unwrap();
         *p = n;
         a
