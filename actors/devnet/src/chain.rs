@@ -131,6 +131,19 @@ pub struct Lookup {
     pub error: Option<String>,
 }
 
+/// The outcome of a simulated call ([`Devnet::simulate`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallResult {
+    /// Exit code.
+    pub exit_code: ExitCode,
+    /// Return value (CBOR).
+    pub return_data: RawBytes,
+    /// Gas used.
+    pub gas_used: u64,
+    /// FVM failure info for a failed call.
+    pub error: Option<String>,
+}
+
 /// An actor as the state tree holds it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActorInfo {
@@ -594,6 +607,60 @@ impl Devnet {
         // Base fee 0 (machine default): no gas is paid, so no reward actor is needed.
         let machine = DefaultMachine::new(&mc, store, DummyExterns).map_err(fvm_err)?;
         DevnetExecutor::new(self.engine.clone(), machine).map_err(fvm_err)
+    }
+
+    /// Executes `msg` on top of the head and throws the result away (Lotus `StateCall`): no
+    /// signature is needed, the nonce is set to the sender's next one, fees to 0, and a zero gas
+    /// limit means the block gas limit. For read-only getters and gas estimation.
+    pub fn simulate(&self, mut msg: Message) -> Result<CallResult, DevnetError> {
+        let (root, epoch, genesis_time) = {
+            let head = self.head.lock().expect("head lock");
+            (head.state_root, head.epoch, head.genesis_time)
+        };
+        let tree = self.tree(&root)?;
+        let sender = tree
+            .lookup_id(&msg.from)
+            .map_err(fvm_err)?
+            .and_then(|id| tree.get_actor(id).ok().flatten())
+            .ok_or(DevnetError::UnknownSender(msg.from))?;
+        drop(tree);
+        msg.sequence = sender.sequence;
+        msg.gas_fee_cap = TokenAmount::zero();
+        msg.gas_premium = TokenAmount::zero();
+        if msg.gas_limit == 0 {
+            msg.gas_limit = BLOCK_GAS_LIMIT;
+        }
+        let len = fvm_ipld_encoding::to_vec(&msg)?.len() + 67; // + a secp signature
+        let epoch = epoch + 1;
+        let timestamp = genesis_time + epoch * EPOCH_DURATION_SECONDS;
+        let mut exec = self.executor(epoch, timestamp, root, Staged::new(self.store.clone()))?;
+        let ret = exec
+            .execute_message(msg, ApplyKind::Explicit, len)
+            .map_err(fvm_err)?;
+        Ok(CallResult {
+            exit_code: ret.msg_receipt.exit_code,
+            return_data: ret.msg_receipt.return_data,
+            gas_used: ret.msg_receipt.gas_used,
+            error: ret
+                .failure_info
+                .filter(|_| !ret.msg_receipt.exit_code.is_success())
+                .map(|f| f.to_string()),
+        })
+    }
+
+    /// A gas limit for `msg`: the gas a simulation uses, plus 25% (as Lotus overestimates).
+    pub fn estimate_gas(&self, msg: &Message) -> Result<u64, DevnetError> {
+        let mut m = msg.clone();
+        m.gas_limit = 0;
+        let r = self.simulate(m)?;
+        if !r.exit_code.is_success() {
+            return Err(DevnetError::Rejected(format!(
+                "message would fail with exit code {}: {}",
+                r.exit_code.value(),
+                r.error.unwrap_or_default()
+            )));
+        }
+        Ok((r.gas_used + r.gas_used / 4).min(BLOCK_GAS_LIMIT))
     }
 
     /// Installs an actor from its Wasm code in a new epoch: stores the code, creates the actor

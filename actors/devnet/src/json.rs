@@ -418,3 +418,44 @@ fn ipld_to_json(v: &ipld_core::ipld::Ipld) -> serde_json::Value {
         Ipld::Link(c) => json!({"/": c.to_string()}),
     }
 }
+
+/// Lotus `InvocResult` JSON (answer of `StateCall`), the fields the devnet fills.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InvocResultJson {
+    /// CID of the (unsigned) message as simulated.
+    pub msg_cid: CidJson,
+    /// The message as simulated (nonce and fees set by the devnet).
+    pub msg: MessageJson,
+    /// Its receipt.
+    pub msg_rct: ReceiptJson,
+    /// FVM failure info, "" on success.
+    pub error: String,
+}
+
+impl InvocResultJson {
+    /// Builds the answer from the simulated message and its result.
+    pub fn new(msg: &Message, r: &crate::chain::CallResult) -> Self {
+        InvocResultJson {
+            msg_cid: (&message_cid(msg)).into(),
+            msg: msg.into(),
+            msg_rct: ReceiptJson {
+                exit_code: r.exit_code.value(),
+                r#return: (!r.return_data.is_empty()).then(|| B64.encode(r.return_data.bytes())),
+                gas_used: r.gas_used,
+                events_root: None,
+            },
+            error: r.error.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The return bytes, decoded from base64.
+    pub fn return_bytes(&self) -> Result<Vec<u8>, DevnetError> {
+        match &self.msg_rct.r#return {
+            None => Ok(vec![]),
+            Some(r) => B64
+                .decode(r)
+                .map_err(|e| DevnetError::Invalid(format!("return base64: {e}"))),
+        }
+    }
+}

@@ -31,7 +31,7 @@ mod store;
 mod wallet;
 
 pub use chain::{
-    ActorInfo, Devnet, GenesisAccount, GenesisConfig, InstalledActor, Lookup, Tipset,
+    ActorInfo, CallResult, Devnet, GenesisAccount, GenesisConfig, InstalledActor, Lookup, Tipset,
     BLOCK_GAS_LIMIT, EPOCH_DURATION_SECONDS, MAX_MESSAGE_SIZE, NETWORK_VERSION,
 };
 pub use error::DevnetError;

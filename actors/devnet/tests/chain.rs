@@ -242,3 +242,30 @@ fn broken_wasm_is_refused() {
     assert!(matches!(err, DevnetError::Invalid(_)), "{err}");
     assert_eq!(net.epoch(), 0);
 }
+
+#[test]
+fn simulate_and_estimate_gas_keep_no_state() {
+    let (_dir, net) = devnet();
+    let acc = net.accounts();
+    let (a, b) = (&acc[0].key, &acc[1].key);
+    let msg = net
+        .message(a, b.address, METHOD_SEND, RawBytes::default(), fil(3))
+        .unwrap();
+    let r = net.simulate(msg.clone()).unwrap();
+    assert_eq!(r.exit_code, ExitCode::OK);
+    assert!(r.gas_used > 0);
+    assert_eq!(net.epoch(), 0);
+    assert_eq!(net.balance(&b.address).unwrap(), fil(1_000_000));
+    let gas = net.estimate_gas(&msg).unwrap();
+    assert!(gas >= r.gas_used && gas < 2 * r.gas_used);
+    let mut m = msg;
+    m.gas_limit = gas;
+    let cid = net.push(a.sign_message(m)).unwrap();
+    assert_eq!(net.wait(&cid).unwrap().exit_code, ExitCode::OK);
+    // A message that would fail has no estimate.
+    let mut too_much = net
+        .message(a, b.address, METHOD_SEND, RawBytes::default(), fil(0))
+        .unwrap();
+    too_much.method_num = 7; // an account has no method 7: the dummy account code cannot run
+    assert!(net.estimate_gas(&too_much).is_err());
+}

@@ -98,6 +98,28 @@ async fn lotus_subset_over_http() {
     );
     let actor = c.state_get_actor(b.clone(), None).await.unwrap();
     assert_eq!(actor.balance, fil(1_000_002).atto().to_string());
+    // Gas estimation, and StateCall of a transfer that is then not kept.
+    let est = c
+        .gas_estimate_message_gas(MessageJson::from(&sm.message), None, None)
+        .await
+        .unwrap();
+    assert!(est.gas_limit > 0 && est.gas_limit < 10_000_000);
+    assert_eq!(
+        (est.gas_fee_cap.as_str(), est.gas_premium.as_str()),
+        ("0", "0")
+    );
+    let call = c
+        .state_call(MessageJson::from(&sm.message), None)
+        .await
+        .unwrap();
+    assert_eq!(call.msg_rct.exit_code, 0);
+    assert_eq!(call.msg.nonce, 1);
+    assert_eq!(
+        c.mpool_get_nonce(accounts[0].address.clone())
+            .await
+            .unwrap(),
+        1
+    );
     let ts0 = c.chain_get_tipset_by_height(0, None).await.unwrap();
     assert_eq!(head.blocks[0].parents, ts0.cids);
 
@@ -207,6 +229,25 @@ async fn judge_over_websocket() {
     let l = waiter.await.unwrap().unwrap();
     assert_eq!(l.receipt.exit_code, 0);
     assert_eq!(judge_sum(&net, &judge_addr), fil(5));
+    // The judge's getter through StateCall: no message is kept.
+    let get = net
+        .message(
+            client,
+            judge_addr,
+            ozkcp_judge::method::GET_ACCOUNT,
+            params(&ozkcp_judge::types::GetAccountParams {
+                owner: client.address,
+            }),
+            fil(0),
+        )
+        .unwrap();
+    let epoch = net.epoch();
+    let r = c.state_call(MessageJson::from(&get), None).await.unwrap();
+    assert_eq!(r.msg_rct.exit_code, 0, "{}", r.error);
+    let acct: ozkcp_judge::types::Account =
+        fvm_ipld_encoding::from_slice(&r.return_bytes().unwrap()).unwrap();
+    assert_eq!((acct.balance, acct.locked), (fil(5), fil(0)));
+    assert_eq!(net.epoch(), epoch);
     srv.stop().await;
 }
 
