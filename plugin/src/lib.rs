@@ -15,6 +15,7 @@ pub use ozkcp_core as core;
 
 mod bundle;
 pub mod client;
+pub mod driver;
 pub mod fsm;
 pub mod local;
 pub mod messages;

@@ -1,0 +1,838 @@
+//! A whole deal in one process: a client host and a provider host run their state machines
+//! against each other over CBOR messages, with real keys, signatures and data.
+//!
+//! The hosts do what a node would: they perform the actions each step returns, turn outcomes
+//! into events, and persist state (here: a CBOR round trip of both machines at a chosen
+//! moment, to show a deal survives a restart). Chain operations go to [`InProcessEscrow`], which
+//! keeps the judge's books with the same voucher and evidence checks the judge actor runs; the
+//! devnet judge takes its place when the sidecar drives deals over a real chain.
+//!
+//! Faults can be injected on either side to watch the protocol contain them.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use ozkcp_core::deal::{DealProposal, DealTerms, Manifest, ProofMode, SignedDealTerms};
+use ozkcp_core::encoding::{from_cbor, to_cbor};
+use ozkcp_core::evidence::{
+    verify_evidence, Evidence, EvidenceError, Fault, NoProofVerifier, SignedKeyReveal,
+};
+use ozkcp_core::keys::IntervalKey;
+use ozkcp_core::merkle::MerkleTree;
+use ozkcp_core::sig::{Secp256k1, SecpSigner};
+use ozkcp_core::statement::ciphertext_digest;
+use ozkcp_core::voucher::SignedVoucher;
+use ozkcp_core::{Address, TokenAmount};
+
+use crate::client::{ClientDeal, ClientError};
+use crate::fsm::client::{ClientAction, ClientEvent, ClientState};
+use crate::fsm::provider::{ProviderAction, ProviderEvent, ProviderState};
+use crate::messages::{Message, Notice, VoucherMsg};
+use crate::payload::Payload;
+use crate::provider::ProviderDeal;
+use crate::{EncryptedChunk, IntervalBundle};
+
+/// How to lay out the deal.
+#[derive(Debug, Clone)]
+pub struct DealConfig {
+    /// Chunk size `S`.
+    pub chunk_size: u32,
+    /// Leaf block size.
+    pub block_size: usize,
+    /// Leaf blocks per payment interval (the root has its own interval).
+    pub blocks_per_interval: u32,
+    /// Price per chunk (attoFIL).
+    pub price_per_chunk: u64,
+    /// Provider collateral (attoFIL).
+    pub collateral: u64,
+    /// After this many messages, both hosts persist and restore their machines.
+    pub restore_after: Option<usize>,
+}
+
+impl Default for DealConfig {
+    fn default() -> Self {
+        DealConfig {
+            chunk_size: 64,
+            block_size: 256,
+            blocks_per_interval: 2,
+            price_per_chunk: 10,
+            collateral: 1_000_000,
+            restore_after: None,
+        }
+    }
+}
+
+/// A cheating or failing provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderFault {
+    /// Honest.
+    None,
+    /// Reveals a wrong (but signed) key for this interval.
+    WrongKey(u32),
+    /// Sends a chunk of this interval that decrypts to other bytes (consistently re-signed).
+    BadChunk(u32),
+    /// States a broken chain in this interval (consistently re-signed).
+    BrokenChain(u32),
+    /// Never reveals this interval's key.
+    NeverReveal(u32),
+}
+
+/// A cheating or failing client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFault {
+    /// Honest.
+    None,
+    /// Signs this interval's voucher with another key.
+    ForgedVoucher(u32),
+    /// Sends the previous voucher again for this interval.
+    ReplayedVoucher(u32),
+    /// Pays one attoFIL less than owed for this interval.
+    ShortVoucher(u32),
+    /// Stops paying at this interval.
+    StopPaying(u32),
+}
+
+/// What happened, for each party.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The client's final machine.
+    pub client: ClientState,
+    /// The provider's final machine.
+    pub provider: ProviderState,
+    /// The payload, if the client got all of it and it checked out.
+    pub data: Option<Vec<u8>>,
+    /// The original payload (for comparison).
+    pub original: Vec<u8>,
+    /// Intervals in the deal.
+    pub intervals: u32,
+    /// Intervals the provider sent (including one streamed ahead).
+    pub intervals_sent: u32,
+    /// Keys the provider revealed (correct ones).
+    pub keys_revealed: u32,
+    /// The escrow's books at the end.
+    pub escrow: InProcessEscrow,
+    /// The fault the judge found, if a dispute was won.
+    pub fault: Option<Fault>,
+    /// Messages exchanged.
+    pub messages: usize,
+}
+
+/// The judge's books for one deal, kept in process with the judge's own checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InProcessEscrow {
+    /// The client's funds locked for the provider.
+    pub locked: TokenAmount,
+    /// The provider's collateral.
+    pub collateral: TokenAmount,
+    /// Paid out to the provider by redeemed vouchers.
+    pub paid_to_provider: TokenAmount,
+    /// Returned to the client (refunds, unspent funds, slashed collateral).
+    pub returned_to_client: TokenAmount,
+    /// Keys revealed on chain by redemption, by interval.
+    pub revealed: BTreeMap<u32, [u8; 32]>,
+    /// Highest voucher nonce redeemed.
+    pub nonce: Option<u64>,
+    /// Whether the provider was slashed.
+    pub slashed: bool,
+}
+
+impl InProcessEscrow {
+    fn new(locked: TokenAmount, collateral: TokenAmount) -> Self {
+        InProcessEscrow {
+            locked,
+            collateral,
+            paid_to_provider: TokenAmount::from_atto(0),
+            returned_to_client: TokenAmount::from_atto(0),
+            revealed: BTreeMap::new(),
+            nonce: None,
+            slashed: false,
+        }
+    }
+
+    /// Redeems a voucher with its key: the key must open the voucher's lock, the nonce must be
+    /// new and the cumulative amount within the locked funds.
+    fn redeem(
+        &mut self,
+        terms: &DealTerms,
+        j: u32,
+        v: &SignedVoucher,
+        key: &IntervalKey,
+    ) -> Result<(), String> {
+        v.verify_signature(&terms.proposal.client, &Secp256k1)
+            .map_err(|e| e.to_string())?;
+        if key.lock().0.as_slice() != v.secret_pre_image.as_slice() {
+            return Err("key does not open the voucher's lock".into());
+        }
+        if self.nonce.is_some_and(|n| v.nonce <= n) {
+            return Err("voucher nonce already redeemed".into());
+        }
+        if v.amount > self.locked || self.slashed {
+            return Err("voucher exceeds the locked funds".into());
+        }
+        let due = v.amount.clone() - self.paid_to_provider.clone();
+        self.paid_to_provider += due;
+        self.nonce = Some(v.nonce);
+        self.revealed.insert(j, *key.expose());
+        Ok(())
+    }
+
+    /// Judges evidence with the judge's function; a proven fault slashes the collateral to the
+    /// client and refunds everything paid.
+    fn dispute(&mut self, terms: &DealTerms, evidence: &Evidence) -> Result<Fault, EvidenceError> {
+        let fault = verify_evidence(terms, evidence, &Secp256k1, &NoProofVerifier)?;
+        self.slashed = true;
+        // Everything locked comes back (what was paid included) and the collateral with it.
+        self.returned_to_client += self.locked.clone() + self.collateral.clone();
+        self.paid_to_provider = TokenAmount::from_atto(0);
+        self.locked = TokenAmount::from_atto(0);
+        self.collateral = TokenAmount::from_atto(0);
+        Ok(fault)
+    }
+
+    /// After the deadlines: the client's unspent funds go back.
+    fn settle(&mut self) {
+        let unspent = self.locked.clone() - self.paid_to_provider.clone();
+        if unspent > TokenAmount::from_atto(0) {
+            self.returned_to_client += unspent;
+        }
+        self.locked = self.paid_to_provider.clone();
+    }
+}
+
+struct ClientHost {
+    key: SecpSigner,
+    state: ClientState,
+    deal: Option<ClientDeal>,
+    proposal: DealProposal,
+    buffered: BTreeMap<u32, Vec<EncryptedChunk>>,
+    pending: BTreeMap<u32, IntervalBundle>,
+    last_voucher: Option<SignedVoucher>,
+    reveal: Option<SignedKeyReveal>,
+    evidence: Option<Evidence>,
+    data: Option<Vec<u8>>,
+    fault: ClientFault,
+}
+
+struct ProviderHost {
+    key: SecpSigner,
+    state: ProviderState,
+    deal: Option<ProviderDeal>,
+    payload: Payload,
+    bundles: BTreeMap<u32, IntervalBundle>,
+    voucher: Option<SignedVoucher>,
+    best: Option<(u32, SignedVoucher, IntervalKey)>,
+    keys_revealed: u32,
+    fault: ProviderFault,
+}
+
+/// Runs a whole deal over `data` and reports what each party paid and received.
+pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFault) -> Outcome {
+    let payload = Payload::from_bytes(data, cfg.block_size).expect("payload encodes");
+    let client_key = SecpSigner::random();
+    let provider_key = SecpSigner::random();
+    let proposal = DealProposal {
+        deal_id: 1,
+        client: client_key.address(),
+        provider: provider_key.address(),
+        payload_root: payload.root,
+        chunk_size: cfg.chunk_size,
+        price_per_chunk: TokenAmount::from_atto(cfg.price_per_chunk),
+        mode: ProofMode::Fraud,
+        circuit_id: None,
+        judge: Address::new_id(1000),
+        lane: 1,
+        collateral: TokenAmount::from_atto(cfg.collateral),
+        key_reveal_deadline: 1000,
+        dispute_window: 100,
+    };
+    let (cstate, first) = ClientState::new(1, ProofMode::Fraud);
+    let mut c = ClientHost {
+        key: client_key,
+        state: cstate,
+        deal: None,
+        proposal,
+        buffered: BTreeMap::new(),
+        pending: BTreeMap::new(),
+        last_voucher: None,
+        reveal: None,
+        evidence: None,
+        data: None,
+        fault: cf,
+    };
+    let mut p = ProviderHost {
+        key: provider_key,
+        state: ProviderState::new(1, ProofMode::Fraud),
+        deal: None,
+        payload,
+        bundles: BTreeMap::new(),
+        voucher: None,
+        best: None,
+        keys_revealed: 0,
+        fault: pf,
+    };
+    let mut escrow = InProcessEscrow::new(TokenAmount::from_atto(0), TokenAmount::from_atto(0));
+    let mut to_client: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut to_provider: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut fault = None;
+    c.act(first, &mut to_provider, &mut escrow, &mut fault);
+    let mut messages = 0usize;
+    loop {
+        if cfg.restore_after == Some(messages) {
+            c.state = from_cbor(&to_cbor(&c.state).expect("state encodes")).expect("state decodes");
+            p.state = from_cbor(&to_cbor(&p.state).expect("state encodes")).expect("state decodes");
+        }
+        if let Some(bytes) = to_provider.pop_front() {
+            messages += 1;
+            p.receive(&bytes, &mut to_client, &mut escrow);
+        } else if let Some(bytes) = to_client.pop_front() {
+            messages += 1;
+            c.receive(&bytes, &mut to_provider, &mut escrow, &mut fault);
+        } else if p.state.status == crate::fsm::provider::ProviderStatus::FundsNeeded {
+            // Nothing moves: the client stopped paying.
+            p.event(ProviderEvent::PaymentTimeout, &mut to_client, &mut escrow);
+        } else if c.state.status == crate::fsm::client::ClientStatus::SendFunds {
+            // Nothing moves: the key-reveal deadline passes.
+            c.event(
+                ClientEvent::KeyTimeout,
+                &mut to_provider,
+                &mut escrow,
+                &mut fault,
+            );
+        } else {
+            break;
+        }
+        assert!(messages < 1_000_000, "deal does not terminate");
+    }
+    if !c.state.is_terminal() {
+        c.event(
+            ClientEvent::Error {
+                reason: "deal stalled".into(),
+            },
+            &mut to_provider,
+            &mut escrow,
+            &mut fault,
+        );
+    }
+    let intervals = p
+        .deal
+        .as_ref()
+        .map_or(0, |d| d.layout().intervals.len() as u32);
+    Outcome {
+        intervals,
+        intervals_sent: p.state.sent,
+        keys_revealed: p.keys_revealed,
+        client: c.state,
+        provider: p.state,
+        data: c.data,
+        original: data.to_vec(),
+        escrow,
+        fault,
+        messages,
+    }
+}
+
+fn send(queue: &mut VecDeque<Vec<u8>>, m: &Message) {
+    queue.push_back(to_cbor(m).expect("messages encode"));
+}
+
+impl ClientHost {
+    fn event(
+        &mut self,
+        e: ClientEvent,
+        out: &mut VecDeque<Vec<u8>>,
+        escrow: &mut InProcessEscrow,
+        fault: &mut Option<Fault>,
+    ) {
+        match self.state.step(e) {
+            Ok((state, actions)) => {
+                self.state = state;
+                self.act(actions, out, escrow, fault);
+            }
+            // A message that makes no sense now is ignored; the deal's state is unchanged.
+            Err(_invalid) => {}
+        }
+    }
+
+    fn receive(
+        &mut self,
+        bytes: &[u8],
+        out: &mut VecDeque<Vec<u8>>,
+        escrow: &mut InProcessEscrow,
+        fault: &mut Option<Fault>,
+    ) {
+        let Ok(msg) = from_cbor::<Message>(bytes) else {
+            return;
+        };
+        let e = match msg {
+            Message::Accept(signed) => match ClientDeal::new(signed) {
+                Ok(deal) if deal.terms().terms.proposal == self.proposal => {
+                    let intervals = deal.layout().intervals.len() as u32;
+                    self.deal = Some(deal);
+                    ClientEvent::DealAccepted { intervals }
+                }
+                Ok(_) => ClientEvent::Error {
+                    reason: "terms differ from the proposal".into(),
+                },
+                Err(e) => ClientEvent::Error {
+                    reason: e.to_string(),
+                },
+            },
+            Message::Reject(n) => ClientEvent::DealRejected { reason: n.reason },
+            Message::Chunk(chunk) => {
+                self.buffered
+                    .entry(chunk.statement.interval)
+                    .or_default()
+                    .push(chunk);
+                ClientEvent::ChunkReceived
+            }
+            Message::IntervalEnd(commitment) => {
+                let j = commitment.commitment.interval;
+                let chunks = self.buffered.remove(&j).unwrap_or_default();
+                self.pending
+                    .insert(j, IntervalBundle { commitment, chunks });
+                if j + 1 == self.state.intervals {
+                    ClientEvent::LastIntervalReceived
+                } else {
+                    ClientEvent::IntervalReceived
+                }
+            }
+            Message::Key(reveal) => {
+                let ok = self.deal.as_ref().is_some_and(|d| {
+                    reveal
+                        .verify_signature(&d.terms().terms.proposal.provider, &Secp256k1)
+                        .is_ok()
+                });
+                if !ok {
+                    return;
+                }
+                self.reveal = Some(reveal);
+                ClientEvent::KeyReceived
+            }
+            Message::Abort(n) => ClientEvent::ProviderAborted { reason: n.reason },
+            _ => return,
+        };
+        self.event(e, out, escrow, fault);
+    }
+
+    fn act(
+        &mut self,
+        actions: Vec<ClientAction>,
+        out: &mut VecDeque<Vec<u8>>,
+        escrow: &mut InProcessEscrow,
+        fault: &mut Option<Fault>,
+    ) {
+        for a in actions {
+            let next = match a {
+                ClientAction::SendProposal => {
+                    send(out, &Message::Proposal(self.proposal.clone()));
+                    Some(ClientEvent::ProposalSent)
+                }
+                ClientAction::LockFunds => {
+                    let d = self.deal.as_ref().expect("accepted");
+                    let total = d
+                        .layout()
+                        .intervals
+                        .last()
+                        .map(|i| i.owed.clone())
+                        .unwrap_or_default();
+                    *escrow =
+                        InProcessEscrow::new(total, d.terms().terms.proposal.collateral.clone());
+                    // In process the lock lands at once: pushed, then confirmed.
+                    self.event(ClientEvent::FundsLockPushed, out, escrow, fault);
+                    Some(ClientEvent::FundsLocked)
+                }
+                ClientAction::AllocateLane => Some(ClientEvent::LaneAllocated),
+                ClientAction::SendStartTransfer => {
+                    send(
+                        out,
+                        &Message::StartTransfer(Notice {
+                            deal_id: self.state.deal_id,
+                            reason: String::new(),
+                        }),
+                    );
+                    None
+                }
+                ClientAction::VerifyInterval { interval } => Some(self.verify(interval)),
+                ClientAction::SendVoucher { interval } => {
+                    self.send_voucher(interval, out);
+                    None
+                }
+                ClientAction::OpenInterval { interval } => Some(self.open(interval)),
+                ClientAction::SubmitDispute => {
+                    let d = self.deal.as_ref().expect("accepted");
+                    match self
+                        .evidence
+                        .as_ref()
+                        .map(|e| escrow.dispute(&d.terms().terms, e))
+                    {
+                        Some(Ok(f)) => {
+                            *fault = Some(f);
+                            self.event(ClientEvent::DisputeSubmitted, out, escrow, fault);
+                            Some(ClientEvent::DisputeWon)
+                        }
+                        _ => {
+                            self.event(ClientEvent::DisputeSubmitted, out, escrow, fault);
+                            Some(ClientEvent::DisputeLost)
+                        }
+                    }
+                }
+                ClientAction::SendAbort => {
+                    send(
+                        out,
+                        &Message::Abort(Notice {
+                            deal_id: self.state.deal_id,
+                            reason: self.state.message.clone(),
+                        }),
+                    );
+                    None
+                }
+                ClientAction::RecoverFunds => {
+                    escrow.settle();
+                    Some(
+                        if self.state.status == crate::fsm::client::ClientStatus::Cancelling {
+                            ClientEvent::CancelComplete
+                        } else {
+                            ClientEvent::FundsRecovered
+                        },
+                    )
+                }
+                ClientAction::DeliverData => {
+                    let d = self.deal.as_ref().expect("accepted");
+                    self.data = Some(Payload::leaf_bytes(&d.blocks()));
+                    None
+                }
+            };
+            if let Some(e) = next {
+                self.event(e, out, escrow, fault);
+            }
+        }
+    }
+
+    fn verify(&mut self, j: u32) -> ClientEvent {
+        let (Some(deal), Some(bundle)) = (self.deal.as_mut(), self.pending.remove(&j)) else {
+            return ClientEvent::ProofsInvalid {
+                reason: format!("interval {j} never arrived"),
+            };
+        };
+        let kept = bundle.clone();
+        match deal.accept_interval(bundle) {
+            Ok(_) => ClientEvent::ProofsVerified,
+            Err(err) => match signed_fault_evidence(&kept, &err) {
+                Some(e) => {
+                    self.evidence = Some(e);
+                    ClientEvent::FaultyStatements {
+                        reason: err.to_string(),
+                    }
+                }
+                None => ClientEvent::ProofsInvalid {
+                    reason: err.to_string(),
+                },
+            },
+        }
+    }
+
+    fn send_voucher(&mut self, j: u32, out: &mut VecDeque<Vec<u8>>) {
+        if self.fault == ClientFault::StopPaying(j) {
+            return;
+        }
+        let deal = self.deal.as_mut().expect("accepted");
+        let Ok(mut v) = deal.voucher_for(j, &self.key) else {
+            return;
+        };
+        match self.fault {
+            ClientFault::ForgedVoucher(i) if i == j => {
+                v.sign(&SecpSigner::random()).expect("signs");
+            }
+            ClientFault::ReplayedVoucher(i) if i == j => {
+                if let Some(prev) = &self.last_voucher {
+                    v = prev.clone();
+                }
+            }
+            ClientFault::ShortVoucher(i) if i == j => {
+                v.amount -= TokenAmount::from_atto(1);
+                v.sign(&self.key).expect("signs");
+            }
+            _ => {}
+        }
+        self.last_voucher = Some(v.clone());
+        send(
+            out,
+            &Message::Voucher(VoucherMsg {
+                deal_id: self.state.deal_id,
+                interval: j,
+                voucher: v,
+            }),
+        );
+    }
+
+    fn open(&mut self, j: u32) -> ClientEvent {
+        let deal = self.deal.as_mut().expect("accepted");
+        let Some(reveal) = self.reveal.clone() else {
+            return ClientEvent::WrongKey;
+        };
+        if reveal.reveal.interval != j {
+            return ClientEvent::WrongKey;
+        }
+        let last = j + 1 == self.state.intervals;
+        match deal.open_interval(j, &reveal.reveal.key) {
+            Ok(_) if last => ClientEvent::AllChunksReceived,
+            Ok(_) => ClientEvent::KeyAccepted,
+            Err(ClientError::WrongKey(_)) => {
+                if let Some(c) = deal.commitment(j) {
+                    self.evidence = Some(Evidence::WrongKey {
+                        commitment: c.clone(),
+                        reveal,
+                    });
+                }
+                ClientEvent::WrongKey
+            }
+            Err(ClientError::BadChunk { index }) => {
+                let keys = reveal.reveal.key.with_earlier(j as usize);
+                let i = deal.chunk(index).map_or(j, |c| c.statement.interval);
+                if let Ok(e) = deal.bad_chunk_evidence(index, &keys[i as usize]) {
+                    self.evidence = Some(e);
+                }
+                ClientEvent::BadChunk { index }
+            }
+            Err(e) => ClientEvent::Error {
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Evidence for faults visible in signed statements alone (broken chain, wrong final digest).
+fn signed_fault_evidence(bundle: &IntervalBundle, err: &ClientError) -> Option<Evidence> {
+    let index = match err {
+        ClientError::ChainBreak { index, .. } | ClientError::FinalDigest { index, .. } => *index,
+        _ => return None,
+    };
+    let leaves: Vec<_> = bundle
+        .chunks
+        .iter()
+        .map(|c| c.statement.leaf())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let tree = MerkleTree::new(leaves);
+    let first = bundle.commitment.commitment.first_chunk;
+    let signed = |i: u64| {
+        let s = bundle
+            .chunks
+            .get(usize::try_from(i.checked_sub(first)?).ok()?)?
+            .statement
+            .clone();
+        ozkcp_core::evidence::SignedStatement::from_tree(s, &tree, bundle.commitment.clone()).ok()
+    };
+    let this = signed(index)?;
+    Some(match err {
+        ClientError::FinalDigest { .. } => Evidence::WrongFinalDigest { chunk: this },
+        _ if this.statement.offset == 0 => Evidence::BadChainStart { chunk: this },
+        _ => Evidence::BrokenChain {
+            first: signed(index - 1)?,
+            second: this,
+        },
+    })
+}
+
+impl ProviderHost {
+    fn event(
+        &mut self,
+        e: ProviderEvent,
+        out: &mut VecDeque<Vec<u8>>,
+        escrow: &mut InProcessEscrow,
+    ) {
+        if let Ok((state, actions)) = self.state.step(e) {
+            self.state = state;
+            self.act(actions, out, escrow);
+        }
+    }
+
+    fn receive(&mut self, bytes: &[u8], out: &mut VecDeque<Vec<u8>>, escrow: &mut InProcessEscrow) {
+        let Ok(msg) = from_cbor::<Message>(bytes) else {
+            return;
+        };
+        let e = match msg {
+            Message::Proposal(proposal) => self.accept(proposal),
+            Message::StartTransfer(_) => ProviderEvent::TransferStarted,
+            Message::Voucher(v) if v.interval == self.state.current() => {
+                self.voucher = Some(v.voucher);
+                ProviderEvent::VoucherReceived
+            }
+            Message::Abort(_) => ProviderEvent::ClientCancelled,
+            _ => return,
+        };
+        self.event(e, out, escrow);
+    }
+
+    fn accept(&mut self, proposal: DealProposal) -> ProviderEvent {
+        if proposal.provider != self.key.address() || proposal.payload_root != self.payload.root {
+            return ProviderEvent::DealRejected {
+                reason: "not my payload or not me".into(),
+            };
+        }
+        let leaves = self.payload.blocks.len() as u32 - 1;
+        let mut ends = vec![1];
+        let mut end = 1;
+        while end < leaves + 1 {
+            end = (end + 2).min(leaves + 1);
+            ends.push(end);
+        }
+        let terms = DealTerms {
+            proposal,
+            manifest: Manifest {
+                blocks: self.payload.refs(),
+                interval_ends: ends,
+            },
+        };
+        match ProviderDeal::new(terms, self.key.clone()) {
+            Ok(deal) => {
+                let intervals = deal.layout().intervals.len() as u32;
+                self.deal = Some(deal);
+                ProviderEvent::DealAccepted { intervals }
+            }
+            Err(e) => ProviderEvent::DealRejected {
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    fn act(
+        &mut self,
+        actions: Vec<ProviderAction>,
+        out: &mut VecDeque<Vec<u8>>,
+        escrow: &mut InProcessEscrow,
+    ) {
+        for a in actions {
+            let next = match a {
+                ProviderAction::SendAcceptance => {
+                    let d = self.deal.as_ref().expect("accepted");
+                    let terms = d.terms().clone();
+                    let signature = self.key.sign(&terms.signing_bytes().expect("terms encode"));
+                    send(out, &Message::Accept(SignedDealTerms { terms, signature }));
+                    None
+                }
+                ProviderAction::SendRejection => {
+                    send(
+                        out,
+                        &Message::Reject(Notice {
+                            deal_id: self.state.deal_id,
+                            reason: self.state.message.clone(),
+                        }),
+                    );
+                    None
+                }
+                ProviderAction::Unseal => Some(ProviderEvent::Unsealed),
+                ProviderAction::EncryptInterval { interval } => {
+                    self.encrypt(interval);
+                    Some(ProviderEvent::Encrypted)
+                }
+                // Fraud mode: the signed commitment is the proof.
+                ProviderAction::GenerateProofs { .. } => Some(ProviderEvent::ProofsGenerated),
+                ProviderAction::SendInterval { interval } => {
+                    self.send_interval(interval, out);
+                    None
+                }
+                ProviderAction::PrefetchInterval { interval } => {
+                    self.encrypt(interval);
+                    self.send_interval(interval, out);
+                    Some(ProviderEvent::Prefetched)
+                }
+                ProviderAction::CheckVoucher { interval } => {
+                    self.check_voucher(interval, out, escrow)
+                }
+                ProviderAction::SendAbort => {
+                    send(
+                        out,
+                        &Message::Abort(Notice {
+                            deal_id: self.state.deal_id,
+                            reason: self.state.message.clone(),
+                        }),
+                    );
+                    None
+                }
+                ProviderAction::RedeemVoucher => {
+                    if let (Some((j, v, k)), Some(d)) = (&self.best, &self.deal) {
+                        let _ = escrow.redeem(d.terms(), *j, v, k);
+                    }
+                    None
+                }
+            };
+            if let Some(e) = next {
+                self.event(e, out, escrow);
+            }
+        }
+    }
+
+    fn encrypt(&mut self, j: u32) {
+        let d = self.deal.as_ref().expect("accepted");
+        let place = &d.layout().intervals[j as usize];
+        let blocks: Vec<&[u8]> = self.payload.blocks
+            [place.first_block as usize..place.end_block as usize]
+            .iter()
+            .map(|(_, b)| b.as_slice())
+            .collect();
+        let mut bundle = d
+            .encrypt_interval(j, &blocks)
+            .expect("own payload encrypts");
+        match self.fault {
+            ProviderFault::BadChunk(i) if i == j => {
+                let c = &mut bundle.chunks[0];
+                c.ciphertext[0] ^= 1;
+                c.statement.ct_digest = ciphertext_digest(&c.ciphertext);
+                bundle.commitment = d.commit(j, &bundle.chunks).expect("commits");
+            }
+            ProviderFault::BrokenChain(i) if i == j => {
+                if let Some(c) = bundle.chunks.iter_mut().find(|c| c.statement.offset > 0) {
+                    c.statement.h_in.0[0] ^= 1;
+                }
+                bundle.commitment = d.commit(j, &bundle.chunks).expect("commits");
+            }
+            _ => {}
+        }
+        self.bundles.insert(j, bundle);
+    }
+
+    fn send_interval(&mut self, j: u32, out: &mut VecDeque<Vec<u8>>) {
+        let Some(bundle) = self.bundles.get(&j) else {
+            return;
+        };
+        for chunk in &bundle.chunks {
+            send(out, &Message::Chunk(chunk.clone()));
+        }
+        send(out, &Message::IntervalEnd(bundle.commitment.clone()));
+    }
+
+    fn check_voucher(
+        &mut self,
+        j: u32,
+        out: &mut VecDeque<Vec<u8>>,
+        escrow: &InProcessEscrow,
+    ) -> Option<ProviderEvent> {
+        let d = self.deal.as_mut().expect("accepted");
+        let v = self.voucher.take()?;
+        match d.reveal_key(j, &v, Some(escrow.locked.clone())) {
+            Ok(key) => {
+                if self.fault == ProviderFault::NeverReveal(j) {
+                    return None;
+                }
+                let sent = if self.fault == ProviderFault::WrongKey(j) {
+                    IntervalKey::from_bytes([0x42; 32])
+                } else {
+                    self.keys_revealed += 1;
+                    key.clone()
+                };
+                let reveal = d.sign_reveal(j, sent).expect("signs");
+                send(out, &Message::Key(reveal));
+                self.best = Some((j, v, key));
+                let last = j + 1 == self.state.intervals;
+                Some(if last {
+                    ProviderEvent::LastVoucherAccepted
+                } else {
+                    ProviderEvent::VoucherAccepted
+                })
+            }
+            Err(e) => Some(ProviderEvent::WrongVoucher {
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
