@@ -17,6 +17,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Inspect the deal state machines.
+    Fsm {
+        #[command(subcommand)]
+        command: FsmCommand,
+    },
     /// Print the version of ozkcp and of the protocol it speaks.
     Version {
         /// Print JSON.
@@ -52,6 +57,22 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum FsmCommand {
+    /// Print a side's state machine as a mermaid stateDiagram-v2, generated from its table.
+    Mermaid {
+        /// Which side.
+        #[arg(value_enum)]
+        side: Side,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Side {
+    Client,
+    Provider,
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("OZKCP_LOG"))
@@ -59,6 +80,12 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Fsm {
+            command: FsmCommand::Mermaid { side },
+        } => match side {
+            Side::Client => print!("{}", ozkcp::fsm::client_mermaid()),
+            Side::Provider => print!("{}", ozkcp::fsm::provider_mermaid()),
+        },
         Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {

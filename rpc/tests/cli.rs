@@ -75,3 +75,28 @@ fn bad_options_fail_with_a_clear_message() {
         .failure();
     ozkcp().arg("no-such-command").assert().failure();
 }
+
+#[test]
+fn fsm_mermaid_prints_the_tables() {
+    let out = ozkcp()
+        .args(["fsm", "mermaid", "client"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("stateDiagram-v2\n"));
+    assert!(text.contains("DealStatusCheckFunds --> DealStatusStartDispute: WrongKey"));
+    let out = ozkcp()
+        .args(["fsm", "mermaid", "provider"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains("DealStatusRevealKey --> DealStatusAbort: WrongVoucher"));
+    ozkcp().args(["fsm", "mermaid", "judge"]).assert().failure();
+}
