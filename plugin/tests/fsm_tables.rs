@@ -287,3 +287,10 @@ fn provider_aborts_on_a_wrong_voucher() {
     assert_eq!(p.status, P::Completed);
     assert_eq!(p.message, "forged");
 }
+
+#[test]
+fn committed_diagrams_are_up_to_date() {
+    // Regenerate with: ozkcp fsm mermaid client > docs/diagrams/client.mmd (and provider).
+    assert_eq!(client_mermaid(), include_str!("../../docs/diagrams/client.mmd"));
+    assert_eq!(provider_mermaid(), include_str!("../../docs/diagrams/provider.mmd"));
+}
