@@ -222,6 +222,7 @@ struct ProviderHost {
     best: Option<(u32, SignedVoucher, IntervalKey)>,
     keys_revealed: u32,
     fault: ProviderFault,
+    blocks_per_interval: u32,
 }
 
 /// Runs a whole deal over `data` and reports what each party paid and received.
@@ -268,6 +269,7 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
         best: None,
         keys_revealed: 0,
         fault: pf,
+        blocks_per_interval: cfg.blocks_per_interval,
     };
     let mut escrow = InProcessEscrow::new(TokenAmount::from_atto(0), TokenAmount::from_atto(0));
     let mut to_client: VecDeque<Vec<u8>> = VecDeque::new();
@@ -673,7 +675,7 @@ impl ProviderHost {
         let mut ends = vec![1];
         let mut end = 1;
         while end < leaves + 1 {
-            end = (end + 2).min(leaves + 1);
+            end = (end + self.blocks_per_interval.max(1)).min(leaves + 1);
             ends.push(end);
         }
         let terms = DealTerms {

@@ -291,6 +291,12 @@ fn provider_aborts_on_a_wrong_voucher() {
 #[test]
 fn committed_diagrams_are_up_to_date() {
     // Regenerate with: ozkcp fsm mermaid client > docs/diagrams/client.mmd (and provider).
-    assert_eq!(client_mermaid(), include_str!("../../docs/diagrams/client.mmd"));
-    assert_eq!(provider_mermaid(), include_str!("../../docs/diagrams/provider.mmd"));
+    assert_eq!(
+        client_mermaid(),
+        include_str!("../../docs/diagrams/client.mmd")
+    );
+    assert_eq!(
+        provider_mermaid(),
+        include_str!("../../docs/diagrams/provider.mmd")
+    );
 }
