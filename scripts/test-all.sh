@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, every test, and the wasm32 builds of
-# what the judge actor shares with the node.
+# The whole test suite, as CI runs it: formatting, lints (which also type-check benches and
+# examples), every test, and the wasm32 builds of what the judge actor shares with the node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -18,7 +18,5 @@ if [ -d plugin/zk ]; then
 fi
 step "tests"
 cargo test --workspace --locked
-step "benchmarks compile"
-cargo bench --workspace --locked --no-run
 echo
 echo "all tests passed"
