@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::gadgets::bits::{and, to_array, Bit, Lc, Num, Result, Word};
 use crate::gadgets::chacha20::chacha20_block;
+use crate::gadgets::poseidon::{commit, FpLc};
 use crate::gadgets::sha256::{sha256_compress, IV};
 use crate::native::KEY_CHAIN_TAG;
-use crate::packing::{num_public_inputs, public_inputs, BYTES_PER_INPUT};
+use crate::packing::{num_stream_scalars, stream_scalars, BYTES_PER_INPUT};
 use crate::types::{ChunkPublic, ChunkWitness, CircuitShape};
 
 /// The chunk circuit for a shape, with or without an instance (setup needs none).
@@ -74,8 +75,9 @@ pub struct PartCounts {
     pub lock: usize,
     /// The chain link (two compressions and the flag), 0 without `link`.
     pub link: usize,
-    /// Everything else: input bits, length masks, XOR with the keystream, padding selection,
-    /// packing.
+    /// The Poseidon commitment to the packed statement (the one public input).
+    pub commitment: usize,
+    /// Everything else: input bits, length masks, XOR with the keystream, padding selection.
     pub other: usize,
 }
 
@@ -252,8 +254,8 @@ fn synthesize(
     let nblocks = s / 64;
     let p = instance.map(|x| x.0);
     let wit = instance.map(|x| x.1);
-    let inputs = match p {
-        Some(p) => Some(public_inputs(&shape, p).map_err(|_| SynthesisError::Unsatisfiable)?),
+    let scalars = match p {
+        Some(p) => Some(stream_scalars(&shape, p).map_err(|_| SynthesisError::Unsatisfiable)?),
         None => None,
     };
     if let (Some(p), Some(w)) = (p, wit) {
@@ -266,17 +268,10 @@ fn synthesize(
         last: cs.num_constraints(),
     };
 
-    // Public inputs.
-    let ninputs = num_public_inputs(&shape);
-    let mut xs = Vec::with_capacity(ninputs);
-    for e in 0..ninputs {
-        xs.push(cs.new_input_variable(|| {
-            inputs
-                .as_ref()
-                .map(|v| v[e])
-                .ok_or(SynthesisError::AssignmentMissing)
-        })?);
-    }
+    // The one public input: the commitment to the packed statement.
+    let ninputs = num_stream_scalars(&shape);
+    let commitment = scalars.as_deref().map(crate::poseidon::commit);
+    let x = cs.new_input_variable(|| commitment.ok_or(SynthesisError::AssignmentMissing))?;
 
     // Header.
     let len = p.map(|p| p.len as usize);
@@ -547,11 +542,22 @@ fn synthesize(
     for byte in &c {
         pk.push_bits(byte);
     }
-    for (mut lc, x) in pk.lcs.into_iter().zip(xs) {
-        lc.compactify();
-        cs.enforce_r1cs_constraint(|| lc - x, || Variable::One.into(), Lc::zero)?;
-    }
     meter.charge(&mut parts.other);
+    let packed: Vec<FpLc> = pk
+        .lcs
+        .into_iter()
+        .enumerate()
+        .map(|(e, mut lc)| {
+            lc.compactify();
+            FpLc {
+                lc,
+                value: scalars.as_ref().map(|v| v[e]),
+            }
+        })
+        .collect();
+    let out = commit(cs, &packed)?;
+    cs.enforce_r1cs_constraint(|| out.lc - x, || Variable::One.into(), Lc::zero)?;
+    meter.charge(&mut parts.commitment);
     Ok(())
 }
 
@@ -603,15 +609,18 @@ mod tests {
     #[test]
     fn info_counts() {
         let info = circuit_info(CircuitShape::new(64, true).unwrap()).unwrap();
-        assert_eq!(info.public_inputs, 7);
+        assert_eq!(info.public_inputs, 1);
         assert_eq!(
             info.constraints,
             info.parts.sha
                 + info.parts.chacha
                 + info.parts.lock
                 + info.parts.link
+                + info.parts.commitment
                 + info.parts.other
         );
+        // Seven stream scalars: four permutations and the equality with the input.
+        assert_eq!(info.parts.commitment, 4 * 243 + 1);
         println!("{info:#?}");
     }
 }

@@ -11,11 +11,13 @@
 //! The pipeline, one module per stage (as in arkworks' groth16):
 //! [`types`] (statement and witness) → [`native`] (the relation in plain Rust) →
 //! [`gadgets`] and [`circuit`] (the R1CS) → [`generator`] (setup) → [`prover`] →
-//! [`packing`] (public inputs) → [`verifier`]; [`params`] encodes keys and proofs, [`snarkjs`]
+//! [`packing`] and [`poseidon`] (public input) → [`verifier`]; [`params`] encodes keys and proofs, [`snarkjs`]
 //! exports them for third-party verifiers.
 //!
-//! Public inputs: the statement packed 31 bytes per scalar (see [`packing`] for the exact
-//! layout), `ceil((147 + S)/31)` inputs with link.
+//! Public input: **one** field element, the Poseidon ([`poseidon`], circomlib's BN254
+//! parameters) sponge commitment to the statement packed 31 bytes per scalar (see [`packing`]
+//! for the exact layout). The verifier recomputes it natively, so verification costs one
+//! scalar multiplication for inputs whatever `S` is.
 //!
 //! Features: `prover` (default) adds circuit, setup and proving (rayon). Without default features
 //! the crate is the verifier the judge actor runs in `wasm32-unknown-unknown`: packing,
@@ -34,6 +36,9 @@ pub mod error;
 pub mod native;
 pub mod packing;
 pub mod params;
+pub mod poseidon;
+#[rustfmt::skip]
+pub mod poseidon_constants;
 pub mod types;
 pub mod verifier;
 

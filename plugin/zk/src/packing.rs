@@ -15,14 +15,20 @@
 //! | 115..147         | `lock_prev` (zeros if absent) — only in circuits with `link`     |
 //! | next `S` bytes   | ciphertext, zero-padded from `len` to `S`                        |
 //!
-//! So a circuit has `ceil((19 + 96 [+ 32] + S) / 31)` public inputs: 7 for S = 64 with link,
-//! 38 for S = 1 KiB with link, 137 for S = 4 KiB with link.
+//! That gives `k = ceil((19 + 96 [+ 32] + S) / 31)` stream scalars (7 for S = 64 with link, 38
+//! for S = 1 KiB with link, 137 for S = 4 KiB with link). The circuit has **one public input**:
+//! the Poseidon sponge commitment to the `k` scalars ([`crate::poseidon::commit`], `ceil(k/2)`
+//! permutations), which the circuit recomputes from the same bits. A verifier (client or judge)
+//! recomputes it natively from the statement: each scalar fed to Groth16 costs the verifier a
+//! scalar multiplication, a Poseidon permutation costs about as much as twenty field
+//! multiplications of it.
 
 use alloc::vec::Vec;
 use ark_bn254::Fr;
 use ark_ff::PrimeField;
 
 use crate::error::{Result, ZkError};
+use crate::poseidon::commit;
 use crate::types::{ChunkPublic, CircuitShape};
 
 /// Bytes per public input element.
@@ -54,9 +60,14 @@ pub fn stream_len(shape: &CircuitShape) -> usize {
     ciphertext_offset(shape) + shape.chunk_size
 }
 
-/// Number of public inputs (field elements) of a circuit.
-pub fn num_public_inputs(shape: &CircuitShape) -> usize {
+/// Number of 31-byte scalars the statement is packed into.
+pub fn num_stream_scalars(shape: &CircuitShape) -> usize {
     stream_len(shape).div_ceil(BYTES_PER_INPUT)
+}
+
+/// Number of public inputs (field elements) of a circuit: the one commitment.
+pub fn num_public_inputs(_shape: &CircuitShape) -> usize {
+    1
 }
 
 /// Check a statement against a circuit shape.
@@ -110,13 +121,18 @@ pub fn public_stream(shape: &CircuitShape, p: &ChunkPublic) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The public inputs of a chunk proof: the stream cut into 31-byte little-endian scalars.
-pub fn public_inputs(shape: &CircuitShape, p: &ChunkPublic) -> Result<Vec<Fr>> {
+/// The stream cut into 31-byte little-endian scalars.
+pub fn stream_scalars(shape: &CircuitShape, p: &ChunkPublic) -> Result<Vec<Fr>> {
     let stream = public_stream(shape, p)?;
     Ok(stream
         .chunks(BYTES_PER_INPUT)
         .map(Fr::from_le_bytes_mod_order)
         .collect())
+}
+
+/// The public inputs of a chunk proof: the Poseidon commitment to the stream scalars.
+pub fn public_inputs(shape: &CircuitShape, p: &ChunkPublic) -> Result<Vec<Fr>> {
+    Ok(alloc::vec![commit(&stream_scalars(shape, p)?)])
 }
 
 #[cfg(test)]
@@ -126,9 +142,10 @@ mod tests {
     #[test]
     fn counts() {
         let s = |n, l| CircuitShape::new(n, l).unwrap();
-        assert_eq!(num_public_inputs(&s(64, true)), 7);
-        assert_eq!(num_public_inputs(&s(1024, true)), 38);
-        assert_eq!(num_public_inputs(&s(4096, true)), 137);
-        assert_eq!(num_public_inputs(&s(1024, false)), 37);
+        assert_eq!(num_stream_scalars(&s(64, true)), 7);
+        assert_eq!(num_stream_scalars(&s(1024, true)), 38);
+        assert_eq!(num_stream_scalars(&s(4096, true)), 137);
+        assert_eq!(num_stream_scalars(&s(1024, false)), 37);
+        assert_eq!(num_public_inputs(&s(1024, true)), 1);
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod bits;
 pub mod chacha20;
+pub mod poseidon;
 pub mod sha256;
