@@ -172,7 +172,7 @@ impl SignedIntervalCommitment {
         if proof.leaves != c.chunk_count {
             return mismatch("chunk_count");
         }
-        if statement.index != c.first_chunk + u64::from(proof.position) {
+        if c.first_chunk.checked_add(u64::from(proof.position)) != Some(statement.index) {
             return mismatch("index");
         }
         proof.verify(&statement.leaf()?, &c.root)?;
@@ -198,7 +198,7 @@ impl SignedIntervalCommitment {
                 Some("interval")
             } else if s.lock != c.lock {
                 Some("lock")
-            } else if s.index != c.first_chunk + k as u64 {
+            } else if c.first_chunk.checked_add(k as u64) != Some(s.index) {
                 Some("index")
             } else {
                 None

@@ -88,3 +88,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn commitments_near_the_index_limit_do_not_overflow() {
+    use ozkcp_core::statement::IntervalCommitment;
+    let s = Statement {
+        deal_id: 1,
+        index: 0,
+        interval: 0,
+        block: 0,
+        offset: 0,
+        len: 0,
+        ct_digest: Bytes32([0; 32]),
+        h_in: Bytes32([0; 32]),
+        h_out: Bytes32([0; 32]),
+        lock: Bytes32([0; 32]),
+        block_cid: None,
+        proof_digest: None,
+    };
+    let c = SignedIntervalCommitment {
+        commitment: IntervalCommitment {
+            deal_id: 1,
+            interval: 0,
+            first_chunk: u64::MAX,
+            chunk_count: 2,
+            lock: Bytes32([0; 32]),
+            root: Bytes32([0; 32]),
+        },
+        signature: fvm_shared::crypto::signature::Signature::new_secp256k1(vec![0; 65]),
+    };
+    let path = MerkleProof {
+        position: 1,
+        leaves: 2,
+        siblings: vec![Bytes32([0; 32])],
+    };
+    assert!(c.check_statement(&s, &path).is_err());
+    assert!(c.check_all(&[s.clone(), s]).is_err());
+}
