@@ -3,6 +3,8 @@
 use cid::Cid;
 use fvm_shared::address::Address;
 
+use crate::json::addr_str;
+
 /// Everything the devnet can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
@@ -10,7 +12,7 @@ pub enum DevnetError {
     #[error("invalid signature: {0}")]
     InvalidSignature(String),
     /// The message's nonce is not the sender's next nonce.
-    #[error("wrong nonce for {from}: expected {expected}, got {got}")]
+    #[error("wrong nonce for {}: expected {expected}, got {got}", addr_str(from))]
     WrongNonce {
         /// The sender.
         from: Address,
@@ -20,7 +22,7 @@ pub enum DevnetError {
         got: u64,
     },
     /// The sender is not an account on chain.
-    #[error("unknown sender {0}")]
+    #[error("unknown sender {}", addr_str(.0))]
     UnknownSender(Address),
     /// The message breaks a mempool rule (size, gas, version, premium…).
     #[error("message rejected: {0}")]
@@ -29,7 +31,7 @@ pub enum DevnetError {
     #[error("message {0} not found")]
     MessageNotFound(Cid),
     /// No actor at this address.
-    #[error("actor {0} not found")]
+    #[error("actor {} not found", addr_str(.0))]
     ActorNotFound(Address),
     /// An actor's constructor failed while installing it.
     #[error("actor install failed: exit code {code}: {message}")]
