@@ -125,6 +125,7 @@ pub struct ClientDeal {
     opened: BTreeMap<u32, Vec<Vec<u8>>>,
     trusted: HashSet<Cid>,
     paid: Option<u32>,
+    terms_digest: ozkcp_core::bytes::Bytes32,
 }
 
 impl ClientDeal {
@@ -134,6 +135,7 @@ impl ClientDeal {
         let layout = terms.terms.layout()?;
         let trusted = HashSet::from([terms.terms.proposal.payload_root]);
         Ok(ClientDeal {
+            terms_digest: terms.terms.digest()?,
             terms,
             layout,
             accepted: BTreeMap::new(),
@@ -165,6 +167,9 @@ impl ClientDeal {
         let bad = |field| Err(ClientError::Commitment { interval: j, field });
         if c.deal_id != self.terms.terms.proposal.deal_id {
             return bad("deal_id");
+        }
+        if c.terms != self.terms_digest {
+            return bad("terms");
         }
         if c.first_chunk != place.first_chunk {
             return bad("first_chunk");

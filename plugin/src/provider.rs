@@ -76,6 +76,7 @@ pub struct ProviderDeal {
     keys: KeyChain,
     signer: SecpSigner,
     last_nonce: Option<u64>,
+    terms_digest: ozkcp_core::bytes::Bytes32,
 }
 
 impl ProviderDeal {
@@ -106,6 +107,7 @@ impl ProviderDeal {
             .into());
         }
         Ok(ProviderDeal {
+            terms_digest: terms.digest()?,
             terms,
             layout,
             keys,
@@ -182,6 +184,7 @@ impl ProviderDeal {
         let tree = MerkleTree::new(leaves);
         let commitment = IntervalCommitment {
             deal_id: self.terms.proposal.deal_id,
+            terms: self.terms_digest,
             interval: j,
             first_chunk: place.first_chunk,
             chunk_count: tree.len(),
@@ -199,6 +202,7 @@ impl ProviderDeal {
     pub fn sign_reveal(&self, j: u32, key: IntervalKey) -> Result<SignedKeyReveal, ProviderError> {
         let reveal = KeyReveal {
             deal_id: self.terms.proposal.deal_id,
+            terms: self.terms_digest,
             interval: j,
             key,
         };

@@ -457,3 +457,15 @@ fn provider_refuses_bytes_that_are_not_the_declared_block() {
         Err(ProviderError::BlockCount { .. })
     ));
 }
+
+#[test]
+fn commitment_for_other_terms_is_refused() {
+    let mut f = fixture(&bytes(100, 3), 200, 2);
+    let mut b = f.bundle(0);
+    b.commitment.commitment.terms.0[0] ^= 1;
+    f.resign(&mut b);
+    assert!(matches!(
+        f.client.accept_interval(b),
+        Err(ClientError::Commitment { field: "terms", .. })
+    ));
+}

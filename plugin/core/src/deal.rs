@@ -133,6 +133,13 @@ impl DealTerms {
         Ok(out)
     }
 
+    /// SHA-256 of [`DealTerms::signing_bytes`]: names exactly these terms. Commitments and key
+    /// reveals carry it, so nothing signed for one deal can be passed off as another's, even if
+    /// a client reuses a deal id.
+    pub fn digest(&self) -> Result<Bytes32, EncodingError> {
+        Ok(crate::chunk::sha256(&self.signing_bytes()?))
+    }
+
     /// Validates the terms and computes where everything sits.
     pub fn layout(&self) -> Result<DealLayout, DealError> {
         DealLayout::new(self)

@@ -80,6 +80,8 @@ pub fn proof_digest(proof: &[u8]) -> Bytes32 {
 pub struct KeyReveal {
     /// The deal.
     pub deal_id: u64,
+    /// Digest of the deal's terms ([`DealTerms::digest`]).
+    pub terms: Bytes32,
     /// The interval whose key this is.
     pub interval: u32,
     /// The key `K_j`.
@@ -174,9 +176,10 @@ impl SignedStatement {
         let deal = terms.proposal.deal_id;
         let c = &self.commitment.commitment;
         let s = &self.statement;
-        // Commitment and statement name this deal.
+        // Commitment and statement name this deal, and the commitment these very terms.
         same_deal("interval commitment", c.deal_id, deal)?;
         same_deal("statement", s.deal_id, deal)?;
+        same_terms("interval commitment", &c.terms, terms)?;
         // The commitment is signed by the deal's provider.
         self.commitment
             .verify_signature(&terms.proposal.provider, sigs)
@@ -670,6 +673,12 @@ pub enum EvidenceError {
         /// The deal being judged.
         expected: u64,
     },
+    /// Something signed names other deal terms (e.g. a reused deal id).
+    #[error("{what} was signed for other deal terms")]
+    WrongTerms {
+        /// What names other terms.
+        what: &'static str,
+    },
     /// A statement is not under its signed interval root (or disagrees with the commitment).
     #[error("statement of chunk {index} is not under its signed interval root: {source}")]
     NotUnderRoot {
@@ -739,6 +748,14 @@ fn same_deal(what: &'static str, got: u64, expected: u64) -> Result<(), Evidence
             got,
             expected,
         })
+    }
+}
+
+fn same_terms(what: &'static str, got: &Bytes32, terms: &DealTerms) -> Result<(), EvidenceError> {
+    if *got == terms.digest().map_err(EvidenceError::Malformed)? {
+        Ok(())
+    } else {
+        Err(EvidenceError::WrongTerms { what })
     }
 }
 
@@ -820,9 +837,11 @@ pub fn verify_evidence(
         Evidence::WrongKey { commitment, reveal } => {
             let c = &commitment.commitment;
             let r = &reveal.reveal;
-            // Commitment and reveal name this deal.
+            // Commitment and reveal name this deal and these very terms.
             same_deal("interval commitment", c.deal_id, deal)?;
             same_deal("key reveal", r.deal_id, deal)?;
+            same_terms("interval commitment", &c.terms, terms)?;
+            same_terms("key reveal", &r.terms, terms)?;
             // They are about the same interval.
             if r.interval != c.interval {
                 return Err(EvidenceError::Inapplicable {

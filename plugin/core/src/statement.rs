@@ -74,6 +74,8 @@ impl Statement {
 pub struct IntervalCommitment {
     /// The deal.
     pub deal_id: u64,
+    /// Digest of the deal's terms ([`crate::deal::DealTerms::digest`]).
+    pub terms: Bytes32,
     /// The interval.
     pub interval: u32,
     /// Index of the interval's first chunk in the deal.

@@ -150,6 +150,7 @@ impl Deal {
             let tree = MerkleTree::new(leaves);
             let commitment = IntervalCommitment {
                 deal_id,
+                terms: terms.digest().unwrap(),
                 interval: j as u32,
                 first_chunk: iv.first_chunk,
                 chunk_count: iv.chunks as u32,
@@ -203,6 +204,7 @@ impl Deal {
     fn reveal(&self, j: u32, key: IntervalKey, signer: &SecpSigner) -> SignedKeyReveal {
         KeyReveal {
             deal_id: DEAL,
+            terms: self.terms.digest().unwrap(),
             interval: j,
             key,
         }
@@ -303,6 +305,28 @@ fn wrong_key_reveal_is_proven() {
 }
 
 #[test]
+fn a_reused_deal_id_cannot_borrow_another_deals_reveal() {
+    // Same provider, same deal id, other terms (the client reused the id): the reveal signed
+    // for those terms cannot accuse the provider in this deal.
+    let d = Deal::honest(ProofMode::Fraud);
+    let mut other_terms = d.terms.clone();
+    other_terms.proposal.price_per_chunk = TokenAmount::from_atto(999);
+    let borrowed = KeyReveal {
+        deal_id: DEAL,
+        terms: other_terms.digest().unwrap(),
+        interval: 0,
+        key: IntervalKey::from_bytes([0xee; 32]),
+    }
+    .sign(&provider())
+    .unwrap();
+    let e = Evidence::wrong_key(d.commitments[0].clone(), borrowed);
+    assert!(matches!(
+        d.judge(&e),
+        Err(EvidenceError::WrongTerms { what: "key reveal" })
+    ));
+}
+
+#[test]
 fn wrong_key_rejections() {
     let d = Deal::honest(ProofMode::Fraud);
     let wrong = IntervalKey::from_bytes([0xee; 32]);
@@ -334,6 +358,7 @@ fn wrong_key_rejections() {
     // Reveal for another deal.
     let other = KeyReveal {
         deal_id: DEAL + 1,
+        terms: Bytes32([0; 32]),
         interval: 0,
         key: wrong.clone(),
     }
@@ -872,6 +897,7 @@ fn over_64_kib_is_refused() {
 fn key_reveals_sign_with_their_own_domain_tag() {
     let r = KeyReveal {
         deal_id: DEAL,
+        terms: Bytes32([0; 32]),
         interval: 3,
         key: IntervalKey::from_bytes([7; 32]),
     };

@@ -109,6 +109,7 @@ fn commitments_near_the_index_limit_do_not_overflow() {
     let c = SignedIntervalCommitment {
         commitment: IntervalCommitment {
             deal_id: 1,
+            terms: Bytes32([0; 32]),
             interval: 0,
             first_chunk: u64::MAX,
             chunk_count: 2,
