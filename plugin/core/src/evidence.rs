@@ -30,7 +30,7 @@
 //! fields in the order of the enum variant, e.g. `[2, signed_statement, ciphertext, key]`. Byte
 //! fields (ciphertext, proof) are CBOR byte strings, the key a 32-byte string. A
 //! [`SignedStatement`] is the tuple `[statement, path, signed_commitment]`, a [`SignedKeyReveal`]
-//! `[[deal_id, interval, key], signature]`. Evidence must fit one message:
+//! `[[deal_id, terms, interval, key], signature]`. Evidence must fit one message:
 //! [`decode_evidence`] and [`encode_evidence`] refuse more than [`MAX_EVIDENCE_BYTES`] and any
 //! non-canonical encoding.
 //!

@@ -39,6 +39,9 @@ pub enum ZkError {
     /// relation).
     #[error("synthesis: {0}")]
     Synthesis(String),
+    /// Reading or writing a parameter file failed.
+    #[error("i/o: {0}")]
+    Io(String),
     /// An empty batch was given to `verify_batch`.
     #[error("empty batch")]
     EmptyBatch,

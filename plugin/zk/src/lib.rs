@@ -59,6 +59,8 @@ pub use params::{
     circuit_id, pk_from_bytes, pk_to_bytes, proof_from_bytes, proof_to_bytes, vk_from_bytes,
     vk_to_bytes, CircuitId, Proof, ProvingKey, VerifyingKey,
 };
+#[cfg(feature = "std")]
+pub use params::{read_params_pk, read_params_vk, write_params_dir, ParamsManifest};
 pub use types::{ChunkPublic, ChunkWitness, CircuitShape};
 pub use verifier::{verify_batch, verify_chunk, verify_inputs, PreparedKey};
 
