@@ -8,7 +8,7 @@ use fvm_ipld_encoding::repr::{Deserialize_repr, Serialize_repr};
 use fvm_ipld_encoding::tuple::*;
 use ozkcp_core::deal::ProofMode;
 
-use super::table::{lookup, InvalidTransition, Target, Transition};
+use super::table::{step, InvalidTransition, Machine, Target, Transition};
 
 /// Client deal states, named as in the seed (`DealStatus<Name>`).
 #[allow(missing_docs)]
@@ -114,20 +114,10 @@ const NOT_DONE: &[S] = &[
 ];
 
 const fn seed(event: K, from: &'static [S], to: S) -> Transition<S, K> {
-    Transition {
-        event,
-        from,
-        to: Target::To(to),
-        seed: true,
-    }
+    Transition::seed(event, from, to)
 }
 const fn added(event: K, from: &'static [S], to: Target<S>) -> Transition<S, K> {
-    Transition {
-        event,
-        from,
-        to,
-        seed: false,
-    }
+    Transition::added(event, from, to)
 }
 
 /// The client's transition table.
@@ -402,33 +392,33 @@ impl ClientState {
         CLIENT_TERMINAL.contains(&self.status)
     }
 
-    /// Applies `event`: the new state and the host's actions. On an invalid transition the
-    /// state is returned unchanged inside the error's caller (it is taken by reference).
+    /// Applies `event`: the new state and the host's actions, or the refusal (this state is
+    /// taken by reference and stays as it was).
     pub fn step(
         &self,
         event: ClientEvent,
     ) -> Result<(ClientState, Vec<ClientAction>), InvalidTransition> {
-        let mut state = self.clone();
-        let mut actions = Vec::new();
-        // Follow-up events come from entry handlers; they move the machine but carry no news,
-        // so they do not update the counters.
-        let mut next = Some((event, false));
-        while let Some((event, follow_up)) = next.take() {
-            let kind = event.kind();
-            let to = lookup(CLIENT_TABLE, state.status, kind).ok_or_else(|| InvalidTransition {
-                event: format!("{kind:?}"),
-                state: format!("{:?}", state.status),
-            })?;
-            if !follow_up {
-                state.apply(&event);
-            }
-            let moved = to != state.status;
-            state.status = to;
-            if moved {
-                next = state.enter(kind, &mut actions).map(|e| (e, true));
-            }
-        }
-        Ok((state, actions))
+        step(self, event)
+    }
+}
+
+impl Machine for ClientState {
+    type Status = ClientStatus;
+    type Kind = ClientEventKind;
+    type Event = ClientEvent;
+    type Action = ClientAction;
+    const TABLE: &'static [Transition<S, K>] = CLIENT_TABLE;
+
+    fn status(&self) -> S {
+        self.status
+    }
+
+    fn set_status(&mut self, status: S) {
+        self.status = status;
+    }
+
+    fn kind(event: &ClientEvent) -> K {
+        event.kind()
     }
 
     /// The event's effect on the counters.

@@ -8,7 +8,7 @@ use fvm_ipld_encoding::repr::{Deserialize_repr, Serialize_repr};
 use fvm_ipld_encoding::tuple::*;
 use ozkcp_core::deal::ProofMode;
 
-use super::table::{lookup, InvalidTransition, Target, Transition};
+use super::table::{step, InvalidTransition, Machine, Target, Transition};
 
 /// Provider deal states, named as in the seed (`DealStatus<Name>`).
 #[allow(missing_docs)]
@@ -82,20 +82,10 @@ const NOT_DONE: &[S] = &[
 ];
 
 const fn seed(event: K, from: &'static [S], to: S) -> Transition<S, K> {
-    Transition {
-        event,
-        from,
-        to: Target::To(to),
-        seed: true,
-    }
+    Transition::seed(event, from, to)
 }
 const fn added(event: K, from: &'static [S], to: Target<S>) -> Transition<S, K> {
-    Transition {
-        event,
-        from,
-        to,
-        seed: false,
-    }
+    Transition::added(event, from, to)
 }
 
 /// The provider's transition table.
@@ -283,26 +273,32 @@ impl ProviderState {
         &self,
         event: ProviderEvent,
     ) -> Result<(ProviderState, Vec<ProviderAction>), InvalidTransition> {
-        let mut state = self.clone();
-        let mut actions = Vec::new();
-        let mut next = Some((event, false));
-        while let Some((event, follow_up)) = next.take() {
-            let kind = event.kind();
-            let to =
-                lookup(PROVIDER_TABLE, state.status, kind).ok_or_else(|| InvalidTransition {
-                    event: format!("{kind:?}"),
-                    state: format!("{:?}", state.status),
-                })?;
-            if !follow_up {
-                state.apply(&event);
-            }
-            let moved = to != state.status;
-            state.status = to;
-            if moved {
-                next = state.enter(&mut actions).map(|e| (e, true));
-            }
-        }
-        Ok((state, actions))
+        step(self, event)
+    }
+
+    /// The interval being served: the first unpaid one.
+    pub fn current(&self) -> u32 {
+        self.paid
+    }
+}
+
+impl Machine for ProviderState {
+    type Status = ProviderStatus;
+    type Kind = ProviderEventKind;
+    type Event = ProviderEvent;
+    type Action = ProviderAction;
+    const TABLE: &'static [Transition<S, K>] = PROVIDER_TABLE;
+
+    fn status(&self) -> S {
+        self.status
+    }
+
+    fn set_status(&mut self, status: S) {
+        self.status = status;
+    }
+
+    fn kind(event: &ProviderEvent) -> K {
+        event.kind()
     }
 
     fn apply(&mut self, event: &ProviderEvent) {
@@ -318,12 +314,7 @@ impl ProviderState {
         }
     }
 
-    /// The interval being served: the first unpaid one.
-    pub fn current(&self) -> u32 {
-        self.paid
-    }
-
-    fn enter(&mut self, actions: &mut Vec<ProviderAction>) -> Option<ProviderEvent> {
+    fn enter(&mut self, _via: K, actions: &mut Vec<ProviderAction>) -> Option<ProviderEvent> {
         let j = self.current();
         match self.status {
             S::Unsealing => {

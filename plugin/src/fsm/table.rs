@@ -25,6 +25,82 @@ pub struct Transition<S: 'static, E: 'static> {
     pub seed: bool,
 }
 
+impl<S: 'static, E: 'static> Transition<S, E> {
+    /// A row the seed's diagram draws.
+    pub const fn seed(event: E, from: &'static [S], to: S) -> Self {
+        Transition {
+            event,
+            from,
+            to: Target::To(to),
+            seed: true,
+        }
+    }
+
+    /// A row added for real use (documented in `docs/state-machines.md`).
+    pub const fn added(event: E, from: &'static [S], to: Target<S>) -> Self {
+        Transition {
+            event,
+            from,
+            to,
+            seed: false,
+        }
+    }
+}
+
+/// One side's machine: its table, how events change its data, and its entry handlers.
+pub trait Machine: Clone {
+    /// The states.
+    type Status: Copy + PartialEq + Debug + 'static;
+    /// The event kinds (the table's keys).
+    type Kind: Copy + PartialEq + Debug + 'static;
+    /// Events with their data.
+    type Event;
+    /// What the host must do.
+    type Action;
+    /// The transition table.
+    const TABLE: &'static [Transition<Self::Status, Self::Kind>];
+    /// Current state.
+    fn status(&self) -> Self::Status;
+    /// Moves to a state.
+    fn set_status(&mut self, status: Self::Status);
+    /// An event's kind.
+    fn kind(event: &Self::Event) -> Self::Kind;
+    /// The event's effect on the machine's data.
+    fn apply(&mut self, event: &Self::Event);
+    /// Entry handler of the (new) current state: actions and, for transient states, the event
+    /// that follows at once.
+    fn enter(&mut self, via: Self::Kind, actions: &mut Vec<Self::Action>) -> Option<Self::Event>;
+}
+
+/// Applies `event` to `machine`: the new machine and the host's actions, or the refusal (the
+/// machine is taken by reference and stays as it was).
+pub fn step<M: Machine>(
+    machine: &M,
+    event: M::Event,
+) -> Result<(M, Vec<M::Action>), InvalidTransition> {
+    let mut m = machine.clone();
+    let mut actions = Vec::new();
+    // Follow-up events come from entry handlers; they move the machine but carry no news, so
+    // they do not touch its data.
+    let mut next = Some((event, false));
+    while let Some((event, follow_up)) = next.take() {
+        let kind = M::kind(&event);
+        let to = lookup(M::TABLE, m.status(), kind).ok_or_else(|| InvalidTransition {
+            event: format!("{kind:?}"),
+            state: format!("{:?}", m.status()),
+        })?;
+        if !follow_up {
+            m.apply(&event);
+        }
+        let moved = to != m.status();
+        m.set_status(to);
+        if moved {
+            next = m.enter(kind, &mut actions).map(|e| (e, true));
+        }
+    }
+    Ok((m, actions))
+}
+
 /// Looks up where `event` leads from `state`; `None` if the table has no such transition.
 pub fn lookup<S, E>(table: &[Transition<S, E>], state: S, event: E) -> Option<S>
 where
