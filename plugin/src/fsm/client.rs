@@ -197,7 +197,7 @@ pub const CLIENT_TABLE: &[Transition<S, K>] = &[
 pub const CLIENT_TERMINAL: &[S] = &[S::Completed, S::Rejected, S::Cancelled, S::Errored];
 
 /// An event with the little data the machine keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ClientEvent {
     /// The proposal went out.
     ProposalSent,
@@ -312,7 +312,7 @@ impl ClientEvent {
 }
 
 /// What the host must do after a step, in order. The host persists the new state first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ClientAction {
     /// Send the deal proposal to the provider.
     SendProposal,

@@ -114,7 +114,7 @@ pub const PROVIDER_TABLE: &[Transition<S, K>] = &[
 pub const PROVIDER_TERMINAL: &[S] = &[S::Completed, S::Rejected, S::Cancelled, S::Errored];
 
 /// An event with the little data the machine keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ProviderEvent {
     /// The order is acceptable; terms are signed.
     DealAccepted {
@@ -190,7 +190,7 @@ impl ProviderEvent {
 }
 
 /// What the host must do after a step, in order. The host persists the new state first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ProviderAction {
     /// Send the signed terms and manifest.
     SendAcceptance,
