@@ -23,6 +23,8 @@
 //! # Ok::<(), ozkcp_devnet::DevnetError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod chain;
 mod error;
 pub mod json;

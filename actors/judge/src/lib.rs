@@ -21,6 +21,8 @@
 //! TODO(plugin): `RedeemVoucher` (stores revealed keys), `Dispute` (each evidence kind), `Settle`,
 //! `RegisterVerifyingKey`, and provider collateral locks at deal acceptance.
 
+#![warn(missing_docs)]
+
 pub mod state;
 pub mod types;
 
