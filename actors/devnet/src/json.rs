@@ -459,3 +459,16 @@ impl InvocResultJson {
         }
     }
 }
+
+/// Lotus `APIVersion` JSON (answer of `Filecoin.Version`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionJson {
+    /// `ozkcp-devnet/<crate version>`.
+    pub version: String,
+    /// Lotus's full-node API version number this subset follows.
+    #[serde(rename = "APIVersion")]
+    pub api_version: u32,
+    /// Seconds per epoch (nominal).
+    pub block_delay: u64,
+}

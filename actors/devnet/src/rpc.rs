@@ -1,7 +1,8 @@
 //! The Lotus-style JSON-RPC 2.0 API of the devnet (HTTP and WebSocket at `/rpc/v1`), and its
 //! typed client.
 //!
-//! Methods (positional params, as Lotus): `Filecoin.ChainHead`, `Filecoin.ChainGetTipSetByHeight`,
+//! Methods (positional params, as Lotus): `Filecoin.Version`, `Filecoin.StateNetworkVersion`,
+//! `Filecoin.StateLookupID`, `Filecoin.ChainGetMessage`, `Filecoin.ChainHead`, `Filecoin.ChainGetTipSetByHeight`,
 //! `Filecoin.ChainReadObj`, `Filecoin.MpoolPush`, `Filecoin.MpoolGetNonce`, `Filecoin.StateWaitMsg`,
 //! `Filecoin.StateSearchMsg`, `Filecoin.StateGetActor`, `Filecoin.StateReadState`,
 //! `Filecoin.StateCall`, `Filecoin.GasEstimateMessageGas`, `Filecoin.WalletBalance`, and the devnet-only `Devnet.Accounts` and `Devnet.InstallActor`.
@@ -32,6 +33,26 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The `Filecoin.*` subset the devnet serves. Server and client come from this one definition.
 #[rpc(server, client, namespace = "Filecoin", namespace_separator = ".")]
 pub trait FilecoinApi {
+    /// Node version (Lotus `APIVersion` shape): `{Version, APIVersion, BlockDelay}`.
+    #[method(name = "Version")]
+    async fn version(&self) -> RpcResult<VersionJson>;
+
+    /// The network version the devnet runs (21).
+    #[method(name = "StateNetworkVersion")]
+    async fn state_network_version(&self, tsk: Option<serde_json::Value>) -> RpcResult<u32>;
+
+    /// The ID address (`t0…`) of an address.
+    #[method(name = "StateLookupID")]
+    async fn state_lookup_id(
+        &self,
+        addr: String,
+        tsk: Option<serde_json::Value>,
+    ) -> RpcResult<String>;
+
+    /// A message that executed on the devnet, by CID (signed or unsigned).
+    #[method(name = "ChainGetMessage")]
+    async fn chain_get_message(&self, cid: CidJson) -> RpcResult<MessageJson>;
+
     /// The head tipset.
     #[method(name = "ChainHead")]
     async fn chain_head(&self) -> RpcResult<TipSetJson>;
@@ -170,6 +191,46 @@ impl RpcImpl {
 
 #[async_trait]
 impl FilecoinApiServer for RpcImpl {
+    async fn version(&self) -> RpcResult<VersionJson> {
+        Ok(VersionJson {
+            version: format!("ozkcp-devnet/{}", env!("CARGO_PKG_VERSION")),
+            api_version: 0x0002_0300, // Lotus full node API v1 (2.3.0)
+            block_delay: crate::chain::EPOCH_DURATION_SECONDS,
+        })
+    }
+
+    async fn state_network_version(&self, _tsk: Option<serde_json::Value>) -> RpcResult<u32> {
+        Ok(u32::from(crate::chain::NETWORK_VERSION))
+    }
+
+    async fn state_lookup_id(
+        &self,
+        addr: String,
+        _tsk: Option<serde_json::Value>,
+    ) -> RpcResult<String> {
+        self.blocking(move |d| {
+            let a = parse_addr(&addr)?;
+            let info = d.actor(&a)?.ok_or(DevnetError::ActorNotFound(a))?;
+            Ok(addr_str(&fvm_shared::address::Address::new_id(info.id)))
+        })
+        .await
+    }
+
+    async fn chain_get_message(&self, cid: CidJson) -> RpcResult<MessageJson> {
+        self.blocking(move |d| {
+            let c = cid.to_cid()?;
+            let l = d.lookup(&c)?.ok_or(DevnetError::MessageNotFound(c))?;
+            let bytes = d
+                .store()
+                .get(&l.message)
+                .map_err(|e| DevnetError::Store(e.to_string()))?
+                .ok_or(DevnetError::MessageNotFound(c))?;
+            let sm: SignedMessage = fvm_ipld_encoding::from_slice(&bytes)?;
+            Ok(MessageJson::from(&sm.message))
+        })
+        .await
+    }
+
     async fn chain_head(&self) -> RpcResult<TipSetJson> {
         self.blocking(|d| Ok(TipSetJson::from(&d.head()?))).await
     }

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::*;
 use fvm_ipld_encoding::RawBytes;
+use fvm_shared::message::Message;
 use fvm_shared::METHOD_SEND;
 use jsonrpsee::ws_client::WsClientBuilder;
 use ozkcp_devnet::json::*;
@@ -120,6 +121,21 @@ async fn lotus_subset_over_http() {
             .unwrap(),
         1
     );
+    assert!(c
+        .version()
+        .await
+        .unwrap()
+        .version
+        .starts_with("ozkcp-devnet/"));
+    assert_eq!(c.state_network_version(None).await.unwrap(), 21);
+    assert_eq!(
+        c.state_lookup_id(accounts[0].address.clone(), None)
+            .await
+            .unwrap(),
+        accounts[0].id_address
+    );
+    let got = c.chain_get_message(cid.clone()).await.unwrap();
+    assert_eq!(Message::try_from(&got).unwrap(), sm.message);
     let ts0 = c.chain_get_tipset_by_height(0, None).await.unwrap();
     assert_eq!(head.blocks[0].parents, ts0.cids);
 
