@@ -142,6 +142,8 @@ pub struct CallResult {
     pub gas_used: u64,
     /// FVM failure info for a failed call.
     pub error: Option<String>,
+    /// Gas by charge name, largest first (only from [`Devnet::simulate_traced`]).
+    pub gas_by_charge: Vec<(String, u64)>,
 }
 
 /// An actor as the state tree holds it.
@@ -612,7 +614,18 @@ impl Devnet {
     /// Executes `msg` on top of the head and throws the result away (Lotus `StateCall`): no
     /// signature is needed, the nonce is set to the sender's next one, fees to 0, and a zero gas
     /// limit means the block gas limit. For read-only getters and gas estimation.
-    pub fn simulate(&self, mut msg: Message) -> Result<CallResult, DevnetError> {
+    pub fn simulate(&self, msg: Message) -> Result<CallResult, DevnetError> {
+        self.simulate_inner(msg, false)
+    }
+
+    /// Like [`simulate`](Devnet::simulate), with the gas charges summed by charge name (e.g.
+    /// `OnChainMessage`, `wasm_exec`, `OnBlockOpen`, `OnSyscall`…), largest first, in
+    /// [`CallResult::gas_by_charge`]. For the gas tables of the docs.
+    pub fn simulate_traced(&self, msg: Message) -> Result<CallResult, DevnetError> {
+        self.simulate_inner(msg, true)
+    }
+
+    fn simulate_inner(&self, mut msg: Message, trace: bool) -> Result<CallResult, DevnetError> {
         let (root, epoch, genesis_time) = {
             let head = self.head.lock().expect("head lock");
             (head.state_root, head.epoch, head.genesis_time)
@@ -633,11 +646,26 @@ impl Devnet {
         let len = fvm_ipld_encoding::to_vec(&msg)?.len() + 67; // + a secp signature
         let epoch = epoch + 1;
         let timestamp = genesis_time + epoch * EPOCH_DURATION_SECONDS;
-        let mut exec = self.executor(epoch, timestamp, root, Staged::new(self.store.clone()))?;
+        let mut mc = self.network.for_epoch(epoch as i64, timestamp, root);
+        if trace {
+            mc.enable_tracing();
+        }
+        let machine = DefaultMachine::new(&mc, Staged::new(self.store.clone()), DummyExterns)
+            .map_err(fvm_err)?;
+        let mut exec = DevnetExecutor::new(self.engine.clone(), machine).map_err(fvm_err)?;
         let ret = exec
             .execute_message(msg, ApplyKind::Explicit, len)
             .map_err(fvm_err)?;
+        let mut by_charge: std::collections::BTreeMap<String, u64> = Default::default();
+        for ev in &ret.exec_trace {
+            if let fvm::trace::ExecutionEvent::GasCharge(c) = ev {
+                *by_charge.entry(c.name.to_string()).or_default() += c.total().round_up();
+            }
+        }
+        let mut gas_by_charge: Vec<(String, u64)> = by_charge.into_iter().collect();
+        gas_by_charge.sort_by_key(|c| std::cmp::Reverse(c.1));
         Ok(CallResult {
+            gas_by_charge,
             exit_code: ret.msg_receipt.exit_code,
             return_data: ret.msg_receipt.return_data,
             gas_used: ret.msg_receipt.gas_used,

@@ -256,6 +256,13 @@ fn simulate_and_estimate_gas_keep_no_state() {
     assert!(r.gas_used > 0);
     assert_eq!(net.epoch(), 0);
     assert_eq!(net.balance(&b.address).unwrap(), fil(1_000_000));
+    assert!(r.gas_by_charge.is_empty());
+    let traced = net.simulate_traced(msg.clone()).unwrap();
+    assert_eq!(traced.gas_used, r.gas_used);
+    assert!(traced
+        .gas_by_charge
+        .iter()
+        .any(|(n, g)| n == "OnChainMessage" && *g > 0));
     let gas = net.estimate_gas(&msg).unwrap();
     assert!(gas >= r.gas_used && gas < 2 * r.gas_used);
     let mut m = msg;

@@ -133,6 +133,15 @@ fn gas_table(net: &Devnet, judge: Address) {
         )
         .unwrap();
     println!("| (plain transfer, for scale) | {} |", l.gas_used);
+    // Where the gas of one AddBalance goes.
+    let m = net
+        .message(client, judge, ADD_BALANCE, RawBytes::default(), fil(1))
+        .unwrap();
+    let r = net.simulate_traced(m).unwrap();
+    println!("\nAddBalance gas by charge (total {}):", r.gas_used);
+    for (name, gas) in r.gas_by_charge.iter().take(8) {
+        println!("  {name:<24} {gas:>10}");
+    }
 }
 
 /// CBOR params.
