@@ -531,6 +531,16 @@ struct OzkcpBytesResult *ozkcp_evidence_verify(const uint8_t *terms_ptr,
                                                const uint8_t *evidence_ptr,
                                                size_t evidence_len);
 
+// Opens a provider's signed key reveal (CBOR) after checking its signature against the
+// provider (address bytes): JSON `{"deal_id", "interval", "terms", "key"}` (bytes in base64).
+//
+// # Safety
+// Pointer/length pairs describe readable memory (see the crate docs).
+struct OzkcpBytesResult *ozkcp_key_reveal_open(const uint8_t *reveal_ptr,
+                                               size_t reveal_len,
+                                               const uint8_t *provider_ptr,
+                                               size_t provider_len);
+
 // A new client deal (`mode` 0 fraud, 1 zk): first value the state (CBOR), second the report
 // (JSON, with the first action `SendProposal`).
 //

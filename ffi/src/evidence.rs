@@ -169,3 +169,38 @@ pub unsafe extern "C" fn ozkcp_evidence_verify(
         })
     })
 }
+
+#[derive(Serialize)]
+struct RevealJson {
+    deal_id: u64,
+    interval: u32,
+    #[serde(with = "crate::json::b64")]
+    terms: Vec<u8>,
+    #[serde(with = "crate::json::b64")]
+    key: Vec<u8>,
+}
+
+/// Opens a provider's signed key reveal (CBOR) after checking its signature against the
+/// provider (address bytes): JSON `{"deal_id", "interval", "terms", "key"}` (bytes in base64).
+///
+/// # Safety
+/// Pointer/length pairs describe readable memory (see the crate docs).
+#[no_mangle]
+pub unsafe extern "C" fn ozkcp_key_reveal_open(
+    reveal_ptr: *const u8,
+    reveal_len: usize,
+    provider_ptr: *const u8,
+    provider_len: usize,
+) -> *mut OzkcpBytesResult {
+    call(|| {
+        let r: SignedKeyReveal = decode(reveal_ptr, reveal_len, "key reveal")?;
+        let provider = crate::voucher::address(provider_ptr, provider_len, "provider")?;
+        r.verify_signature(&provider, &Secp256k1).map_err(rejected)?;
+        to_json(&RevealJson {
+            deal_id: r.reveal.deal_id,
+            interval: r.reveal.interval,
+            terms: r.reveal.terms.0.to_vec(),
+            key: r.reveal.key.expose().to_vec(),
+        })
+    })
+}
