@@ -446,4 +446,3 @@ func TestFraudDealForgedVoucherRevealsNothing(t *testing.T) {
 		t.Fatalf("client completed with a forged voucher")
 	}
 }
-

@@ -195,7 +195,8 @@ pub unsafe extern "C" fn ozkcp_key_reveal_open(
     call(|| {
         let r: SignedKeyReveal = decode(reveal_ptr, reveal_len, "key reveal")?;
         let provider = crate::voucher::address(provider_ptr, provider_len, "provider")?;
-        r.verify_signature(&provider, &Secp256k1).map_err(rejected)?;
+        r.verify_signature(&provider, &Secp256k1)
+            .map_err(rejected)?;
         to_json(&RevealJson {
             deal_id: r.reveal.deal_id,
             interval: r.reveal.interval,
