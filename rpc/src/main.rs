@@ -6,6 +6,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ozkcp::local::{retrieve_local, LocalOptions};
 
+mod zk_cmd;
+
 /// Fair-exchange retrieval for Filecoin-style nodes: encrypted chunks, hash-locked vouchers,
 /// and a judge for cheaters.
 #[derive(Parser, Debug)]
@@ -17,6 +19,21 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// zk mode: inspect a chunk circuit (constraint counts, public inputs).
+    Circuit {
+        #[command(subcommand)]
+        command: zk_cmd::CircuitCommand,
+    },
+    /// zk mode: generate Groth16 parameters.
+    Params {
+        #[command(subcommand)]
+        command: zk_cmd::ParamsCommand,
+    },
+    /// zk mode: export chunk proofs for third-party verifiers (snarkjs).
+    Proof {
+        #[command(subcommand)]
+        command: zk_cmd::ProofCommand,
+    },
     /// Inspect the deal state machines.
     Fsm {
         #[command(subcommand)]
@@ -86,6 +103,9 @@ fn main() -> Result<()> {
             Side::Client => print!("{}", ozkcp::fsm::client_mermaid()),
             Side::Provider => print!("{}", ozkcp::fsm::provider_mermaid()),
         },
+        Command::Circuit { command } => zk_cmd::circuit(command)?,
+        Command::Params { command } => zk_cmd::params(command)?,
+        Command::Proof { command } => zk_cmd::proof(command)?,
         Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {

@@ -131,6 +131,7 @@ fn main() {
         let prepared = PreparedKey::new(shape, &vk).expect("vk");
         verify_chunk(&prepared, p, &proof).expect("verifies");
 
+        let with_base = std::env::var("ZK_BENCH_BASELINE").map_or(true, |x| x != "0");
         let bcirc = baseline::Baseline {
             chunk_size: s,
             key: Some(key),
@@ -139,33 +140,40 @@ fn main() {
             ciphertext: Some(p.ciphertext.clone()),
             link,
         };
-        let t = Instant::now();
-        let bpk =
-            Groth16::<Bn254>::generate_random_parameters_with_reduction(bcirc.clone(), &mut rng)
-                .expect("baseline setup");
-        let setup_base = t.elapsed();
         let load_base = load();
-        let (prove_base, _) = each(reps, || {
-            Groth16::<Bn254>::create_random_proof_with_reduction(bcirc.clone(), &bpk, &mut rng)
-                .expect("baseline prove")
+        let base = with_base.then(|| {
+            let t = Instant::now();
+            let bpk = Groth16::<Bn254>::generate_random_parameters_with_reduction(
+                bcirc.clone(),
+                &mut rng,
+            )
+            .expect("baseline setup");
+            let setup_base = t.elapsed();
+            let (prove_base, _) = each(reps, || {
+                Groth16::<Bn254>::create_random_proof_with_reduction(bcirc.clone(), &bpk, &mut rng)
+                    .expect("baseline prove")
+            });
+            (setup_base, prove_base)
         });
-        drop(bpk);
         println!(
             "setup: ours {:.1} s, baseline {:.1} s; proving key {:.1} MB compressed",
             setup_ours.as_secs_f64(),
-            setup_base.as_secs_f64(),
+            base.as_ref().map_or(f64::NAN, |b| b.0.as_secs_f64()),
             pk_bytes as f64 / 1e6
         );
-        let (bo, bb) = (
-            prove_ours.iter().min().expect("reps").as_secs_f64(),
-            prove_base.iter().min().expect("reps").as_secs_f64(),
-        );
-        println!(
-            "prove: ours [{}] s (load {load_ours}), baseline [{}] s (load {load_base}); best {bo:.2} vs {bb:.2}: speed-up {:.2}x",
-            secs(&prove_ours),
-            secs(&prove_base),
-            bb / bo
-        );
+        let bo = prove_ours.iter().min().expect("reps").as_secs_f64();
+        match &base {
+            Some((_, prove_base)) => {
+                let bb = prove_base.iter().min().expect("reps").as_secs_f64();
+                println!(
+                    "prove: ours [{}] s (load {load_ours}), baseline [{}] s (load {load_base}); best {bo:.2} vs {bb:.2}: speed-up {:.2}x",
+                    secs(&prove_ours),
+                    secs(prove_base),
+                    bb / bo
+                );
+            }
+            None => println!("prove: ours [{}] s (load {load_ours})", secs(&prove_ours)),
+        }
         for tm in &timings {
             println!("  ours: {tm:?}");
         }

@@ -74,6 +74,17 @@ pub fn verify_chunk(key: &PreparedKey, public: &ChunkPublic, proof: &Proof) -> R
 /// one multi-Miller loop of `n + 2` pairs and one final exponentiation. If it fails, some proof
 /// is invalid (use [`verify_chunk`] to find which).
 pub fn verify_batch(key: &PreparedKey, items: &[(ChunkPublic, Proof)]) -> Result<()> {
+    // The commitments (Poseidon) dominate the per-proof cost; with the prover's rayon, compute
+    // them in parallel.
+    #[cfg(feature = "prover")]
+    let inputs: Vec<Vec<Fr>> = {
+        use rayon::prelude::*;
+        items
+            .par_iter()
+            .map(|(p, _)| public_inputs(&key.shape, p))
+            .collect::<Result<_>>()?
+    };
+    #[cfg(not(feature = "prover"))]
     let inputs: Vec<Vec<Fr>> = items
         .iter()
         .map(|(p, _)| public_inputs(&key.shape, p))
