@@ -304,7 +304,7 @@ pub unsafe extern "C" fn ozkcp_provider_new(
             ProviderDeal::with_keys(terms, signer, KeyChain::from_last(last, intervals))
         }
         .map_err(invalid)?;
-        Ok(register(Object::Provider(std::sync::Mutex::new(deal))))
+        Ok(register(Object::Provider(Box::new(std::sync::Mutex::new(deal)))))
     })
 }
 
@@ -449,7 +449,7 @@ pub unsafe extern "C" fn ozkcp_client_new(
     call(|| {
         let t: SignedDealTerms = decode(signed_terms_ptr, signed_terms_len, "signed deal terms")?;
         let deal = ClientDeal::new(t).map_err(rejected)?;
-        Ok(register(Object::Client(std::sync::Mutex::new(deal))))
+        Ok(register(Object::Client(Box::new(std::sync::Mutex::new(deal)))))
     })
 }
 

@@ -24,10 +24,10 @@ pub struct OzkcpHandle {
 /// What a handle holds. Signers and parameters are immutable (shared by threads freely); deals
 /// are behind a mutex (calls on one deal are serialized).
 pub(crate) enum Object {
-    Signer(SecpSigner),
+    Signer(Box<SecpSigner>),
     Params(Box<ZkParams>),
-    Provider(Mutex<ProviderDeal>),
-    Client(Mutex<ClientDeal>),
+    Provider(Box<Mutex<ProviderDeal>>),
+    Client(Box<Mutex<ClientDeal>>),
 }
 
 impl Object {

@@ -76,7 +76,7 @@ pub unsafe extern "C" fn ozkcp_signer_new(
             SecpSigner::from_bytes(&bytes32(secret_ptr, secret_len, "secret key")?)
                 .map_err(invalid)?
         };
-        Ok(register(Object::Signer(signer)))
+        Ok(register(Object::Signer(Box::new(signer))))
     })
 }
 
