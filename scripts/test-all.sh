@@ -18,5 +18,8 @@ if [ -d plugin/zk ]; then
 fi
 step "tests"
 cargo test --workspace --locked
+step "go bindings: the C ABI from Go (cgo, static library in target/release)"
+cargo build --locked -p ozkcp-ffi --release
+(cd go-bindings && test -z "$(gofmt -l .)" && go vet ./... && go test ./...)
 echo
 echo "all tests passed"

@@ -12,6 +12,8 @@ use ozkcp_core::keys::{IntervalKey, KeyChain};
 use ozkcp_core::sig::Secp256k1;
 use ozkcp_core::voucher::SignedVoucher;
 use ozkcp_core::Cid;
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
 
 use crate::abi::{
@@ -304,7 +306,7 @@ pub unsafe extern "C" fn ozkcp_provider_new(
             ProviderDeal::with_keys(terms, signer, KeyChain::from_last(last, intervals))
         }
         .map_err(invalid)?;
-        Ok(register(Object::Provider(Box::new(std::sync::Mutex::new(deal)))))
+        Ok(register(Object::Provider(Box::new(Mutex::new(deal)))))
     })
 }
 
@@ -449,7 +451,7 @@ pub unsafe extern "C" fn ozkcp_client_new(
     call(|| {
         let t: SignedDealTerms = decode(signed_terms_ptr, signed_terms_len, "signed deal terms")?;
         let deal = ClientDeal::new(t).map_err(rejected)?;
-        Ok(register(Object::Client(Box::new(std::sync::Mutex::new(deal)))))
+        Ok(register(Object::Client(Box::new(Mutex::new(deal)))))
     })
 }
 
