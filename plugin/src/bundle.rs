@@ -10,6 +10,8 @@ pub struct EncryptedChunk {
     /// The ciphertext.
     #[serde(with = "fvm_ipld_encoding::strict_bytes")]
     pub ciphertext: Vec<u8>,
+    /// In `zk` mode, the chunk's Groth16 proof (its SHA-256 is the statement's `proof_digest`).
+    pub proof: Option<fvm_ipld_encoding::RawBytes>,
 }
 
 /// Everything the provider sends for one payment interval.

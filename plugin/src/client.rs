@@ -100,6 +100,17 @@ pub enum ClientError {
         /// Chunk index.
         index: u64,
     },
+    /// A chunk's Groth16 proof is missing or does not verify (zk mode).
+    #[error("interval {interval}: {source}")]
+    Proof {
+        /// Interval.
+        interval: u32,
+        /// What failed.
+        source: ozkcp_core::evidence::ProofRejected,
+    },
+    /// A zk deal without a verifier for its circuit.
+    #[error("zk mode needs the verifying key of the deal's circuit")]
+    NoVerifier,
     /// A decrypted DAG-CBOR block does not decode into links.
     #[error("block {block} does not decode as a list of links: {source}")]
     Links {
@@ -126,6 +137,7 @@ pub struct ClientDeal {
     trusted: HashSet<Cid>,
     paid: Option<u32>,
     terms_digest: ozkcp_core::bytes::Bytes32,
+    verifier: Option<crate::zk::ZkVerifier>,
 }
 
 impl ClientDeal {
@@ -135,6 +147,7 @@ impl ClientDeal {
         let layout = terms.terms.layout()?;
         let trusted = HashSet::from([terms.terms.proposal.payload_root]);
         Ok(ClientDeal {
+            verifier: None,
             terms_digest: terms.terms.digest()?,
             terms,
             layout,
@@ -144,6 +157,15 @@ impl ClientDeal {
             trusted,
             paid: None,
         })
+    }
+
+    /// Adds the verifier a `zk` deal needs; refused unless it is the deal's circuit.
+    pub fn with_verifier(mut self, verifier: crate::zk::ZkVerifier) -> Result<Self, ClientError> {
+        if self.terms.terms.proposal.circuit_id != Some(verifier.circuit_id()) {
+            return Err(ClientError::NoVerifier);
+        }
+        self.verifier = Some(verifier);
+        Ok(self)
     }
 
     /// The deal's layout.
@@ -234,6 +256,15 @@ impl ClientDeal {
                     });
                 }
             }
+        }
+        // Groth16 proofs last: they are the most expensive check.
+        if self.terms.terms.proposal.mode == ozkcp_core::deal::ProofMode::Zk {
+            let v = self.verifier.as_ref().ok_or(ClientError::NoVerifier)?;
+            v.verify_interval(&bundle)
+                .map_err(|source| ClientError::Proof {
+                    interval: j,
+                    source,
+                })?;
         }
         self.trees.insert(j, tree);
         self.accepted.insert(j, bundle);

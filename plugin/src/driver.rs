@@ -46,6 +46,8 @@ pub struct DealConfig {
     pub collateral: u64,
     /// After this many messages, both hosts persist and restore their machines.
     pub restore_after: Option<usize>,
+    /// `zk` mode with these keys (one circuit for the chunk size); `None`: fraud mode.
+    pub zk: Option<crate::zk::ZkKeys>,
 }
 
 impl Default for DealConfig {
@@ -57,6 +59,7 @@ impl Default for DealConfig {
             price_per_chunk: 10,
             collateral: 1_000_000,
             restore_after: None,
+            zk: None,
         }
     }
 }
@@ -74,6 +77,8 @@ pub enum ProviderFault {
     BrokenChain(u32),
     /// Never reveals this interval's key.
     NeverReveal(u32),
+    /// Sends, for this interval, a chunk whose proof is another chunk's (zk mode).
+    InvalidProof(u32),
 }
 
 /// A cheating or failing client.
@@ -119,7 +124,9 @@ pub struct Outcome {
 /// The judge's books for one deal, kept in process with the judge's own checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InProcessEscrow {
-    /// The client's funds locked for the provider.
+    /// What the client locked for the deal at the start.
+    pub deposit: TokenAmount,
+    /// The client's funds still locked for the provider.
     pub locked: TokenAmount,
     /// The provider's collateral.
     pub collateral: TokenAmount,
@@ -138,6 +145,7 @@ pub struct InProcessEscrow {
 impl InProcessEscrow {
     fn new(locked: TokenAmount, collateral: TokenAmount) -> Self {
         InProcessEscrow {
+            deposit: locked.clone(),
             locked,
             collateral,
             paid_to_provider: TokenAmount::from_atto(0),
@@ -210,6 +218,8 @@ struct ClientHost {
     evidence: Option<Evidence>,
     data: Option<Vec<u8>>,
     fault: ClientFault,
+    awaiting_deadline: bool,
+    zk: Option<crate::zk::ZkKeys>,
 }
 
 struct ProviderHost {
@@ -223,6 +233,7 @@ struct ProviderHost {
     keys_revealed: u32,
     fault: ProviderFault,
     blocks_per_interval: u32,
+    zk: Option<crate::zk::ZkKeys>,
 }
 
 /// Runs a whole deal over `data` and reports what each party paid and received.
@@ -230,6 +241,11 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
     let payload = Payload::from_bytes(data, cfg.block_size).expect("payload encodes");
     let client_key = SecpSigner::random();
     let provider_key = SecpSigner::random();
+    let mode = if cfg.zk.is_some() {
+        ProofMode::Zk
+    } else {
+        ProofMode::Fraud
+    };
     let proposal = DealProposal {
         deal_id: 1,
         client: client_key.address(),
@@ -237,15 +253,15 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
         payload_root: payload.root,
         chunk_size: cfg.chunk_size,
         price_per_chunk: TokenAmount::from_atto(cfg.price_per_chunk),
-        mode: ProofMode::Fraud,
-        circuit_id: None,
+        mode,
+        circuit_id: cfg.zk.as_ref().map(|k| k.verifier.circuit_id()),
         judge: Address::new_id(1000),
         lane: 1,
         collateral: TokenAmount::from_atto(cfg.collateral),
         key_reveal_deadline: 1000,
         dispute_window: 100,
     };
-    let (cstate, first) = ClientState::new(1, ProofMode::Fraud);
+    let (cstate, first) = ClientState::new(1, mode);
     let mut c = ClientHost {
         key: client_key,
         state: cstate,
@@ -258,10 +274,12 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
         evidence: None,
         data: None,
         fault: cf,
+        awaiting_deadline: false,
+        zk: cfg.zk.clone(),
     };
     let mut p = ProviderHost {
         key: provider_key,
-        state: ProviderState::new(1, ProofMode::Fraud),
+        state: ProviderState::new(1, mode),
         deal: None,
         payload,
         bundles: BTreeMap::new(),
@@ -270,6 +288,7 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
         keys_revealed: 0,
         fault: pf,
         blocks_per_interval: cfg.blocks_per_interval,
+        zk: cfg.zk.clone(),
     };
     let mut escrow = InProcessEscrow::new(TokenAmount::from_atto(0), TokenAmount::from_atto(0));
     let mut to_client: VecDeque<Vec<u8>> = VecDeque::new();
@@ -299,6 +318,16 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
                 &mut escrow,
                 &mut fault,
             );
+        } else if c.awaiting_deadline {
+            // The deadlines pass: the judge returns what was not redeemed.
+            c.awaiting_deadline = false;
+            escrow.settle();
+            let e = if c.state.status == crate::fsm::client::ClientStatus::Cancelling {
+                ClientEvent::CancelComplete
+            } else {
+                ClientEvent::FundsRecovered
+            };
+            c.event(e, &mut to_provider, &mut escrow, &mut fault);
         } else {
             break;
         }
@@ -365,19 +394,25 @@ impl ClientHost {
             return;
         };
         let e = match msg {
-            Message::Accept(signed) => match ClientDeal::new(signed) {
-                Ok(deal) if deal.terms().terms.proposal == self.proposal => {
-                    let intervals = deal.layout().intervals.len() as u32;
-                    self.deal = Some(deal);
-                    ClientEvent::DealAccepted { intervals }
+            Message::Accept(signed) => {
+                let deal = ClientDeal::new(signed).and_then(|d| match &self.zk {
+                    Some(keys) => d.with_verifier(keys.verifier.clone()),
+                    None => Ok(d),
+                });
+                match deal {
+                    Ok(deal) if deal.terms().terms.proposal == self.proposal => {
+                        let intervals = deal.layout().intervals.len() as u32;
+                        self.deal = Some(deal);
+                        ClientEvent::DealAccepted { intervals }
+                    }
+                    Ok(_) => ClientEvent::Error {
+                        reason: "terms differ from the proposal".into(),
+                    },
+                    Err(e) => ClientEvent::Error {
+                        reason: e.to_string(),
+                    },
                 }
-                Ok(_) => ClientEvent::Error {
-                    reason: "terms differ from the proposal".into(),
-                },
-                Err(e) => ClientEvent::Error {
-                    reason: e.to_string(),
-                },
-            },
+            }
             Message::Reject(n) => ClientEvent::DealRejected { reason: n.reason },
             Message::Chunk(chunk) => {
                 self.buffered
@@ -487,15 +522,10 @@ impl ClientHost {
                     );
                     None
                 }
+                // Funds come back once the deadlines pass: the provider may still redeem until then.
                 ClientAction::RecoverFunds => {
-                    escrow.settle();
-                    Some(
-                        if self.state.status == crate::fsm::client::ClientStatus::Cancelling {
-                            ClientEvent::CancelComplete
-                        } else {
-                            ClientEvent::FundsRecovered
-                        },
-                    )
+                    self.awaiting_deadline = true;
+                    None
                 }
                 ClientAction::DeliverData => {
                     let d = self.deal.as_ref().expect("accepted");
@@ -685,7 +715,11 @@ impl ProviderHost {
                 interval_ends: ends,
             },
         };
-        match ProviderDeal::new(terms, self.key.clone()) {
+        let deal = ProviderDeal::new(terms, self.key.clone()).map(|d| match &self.zk {
+            Some(keys) => d.with_prover(keys.prover.clone()),
+            None => d,
+        });
+        match deal {
             Ok(deal) => {
                 let intervals = deal.layout().intervals.len() as u32;
                 self.deal = Some(deal);
@@ -786,6 +820,16 @@ impl ProviderHost {
                 if let Some(c) = bundle.chunks.iter_mut().find(|c| c.statement.offset > 0) {
                     c.statement.h_in.0[0] ^= 1;
                 }
+                bundle.commitment = d.commit(j, &bundle.chunks).expect("commits");
+            }
+            ProviderFault::InvalidProof(i) if i == j && bundle.chunks.len() > 1 => {
+                // Chunk 0 carries chunk 1's (valid, but not its) proof, consistently stated.
+                let other = bundle.chunks[1].proof.clone();
+                let c = &mut bundle.chunks[0];
+                c.statement.proof_digest = other
+                    .as_ref()
+                    .map(|p| ozkcp_core::evidence::proof_digest(p));
+                c.proof = other;
                 bundle.commitment = d.commit(j, &bundle.chunks).expect("commits");
             }
             _ => {}

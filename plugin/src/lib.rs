@@ -21,5 +21,6 @@ pub mod local;
 pub mod messages;
 pub mod payload;
 pub mod provider;
+pub mod zk;
 
 pub use bundle::{EncryptedChunk, IntervalBundle};

@@ -64,6 +64,12 @@ pub enum ProviderError {
     /// Merkle failure.
     #[error(transparent)]
     Merkle(#[from] MerkleError),
+    /// A `zk` deal needs a prover for its circuit ([`ProviderDeal::with_prover`]).
+    #[error("zk mode needs a prover for circuit {0}")]
+    NoProver(String),
+    /// Proving failed.
+    #[error("proving failed: {0}")]
+    Zk(#[from] ozkcp_zk::ZkError),
     /// The voucher was refused; the provider aborts and reveals nothing.
     #[error("voucher refused: {0}")]
     Voucher(#[from] VoucherError),
@@ -77,6 +83,7 @@ pub struct ProviderDeal {
     signer: SecpSigner,
     last_nonce: Option<u64>,
     terms_digest: ozkcp_core::bytes::Bytes32,
+    prover: Option<std::sync::Arc<crate::zk::ZkProver>>,
 }
 
 impl ProviderDeal {
@@ -107,6 +114,7 @@ impl ProviderDeal {
             .into());
         }
         Ok(ProviderDeal {
+            prover: None,
             terms_digest: terms.digest()?,
             terms,
             layout,
@@ -114,6 +122,12 @@ impl ProviderDeal {
             signer,
             last_nonce: None,
         })
+    }
+
+    /// Adds the prover a `zk` deal needs (its circuit must be the deal's).
+    pub fn with_prover(mut self, prover: std::sync::Arc<crate::zk::ZkProver>) -> Self {
+        self.prover = Some(prover);
+        self
     }
 
     /// The agreed terms.
@@ -159,8 +173,19 @@ impl ProviderDeal {
             })
             .collect::<Result<_, _>>()?;
         let chunks: Vec<EncryptedChunk> = per_block.into_iter().flatten().collect();
-        let commitment = self.commit(j, &chunks)?;
-        Ok(IntervalBundle { commitment, chunks })
+        let mut bundle = IntervalBundle {
+            commitment: self.commit(j, &chunks)?,
+            chunks,
+        };
+        if self.terms.proposal.mode == ozkcp_core::deal::ProofMode::Zk {
+            // Statements name their proofs, so the root is signed once the proofs exist.
+            let prover = self.prover.as_ref().ok_or_else(|| {
+                ProviderError::NoProver(format!("{:?}", self.terms.proposal.circuit_id))
+            })?;
+            prover.prove_interval(&mut bundle, key)?;
+            bundle.commitment = self.commit(j, &bundle.chunks)?;
+        }
+        Ok(bundle)
     }
 
     /// Builds and signs interval `j`'s commitment: the Merkle root over `chunks`' statements.
@@ -265,6 +290,7 @@ impl ProviderDeal {
                 Ok(EncryptedChunk {
                     statement,
                     ciphertext,
+                    proof: None,
                 })
             })
             .collect::<Result<_, ProviderError>>()?;
