@@ -23,7 +23,7 @@ pub const PARTIAL_ROUNDS: usize = 57;
 
 /// Whether round `r` is a full round.
 pub fn is_full_round(r: usize) -> bool {
-    r < FULL_ROUNDS / 2 || r >= FULL_ROUNDS / 2 + PARTIAL_ROUNDS
+    !(FULL_ROUNDS / 2..FULL_ROUNDS / 2 + PARTIAL_ROUNDS).contains(&r)
 }
 
 fn sbox(x: &mut Fr) {
