@@ -11,8 +11,15 @@
 //! The pipeline, one module per stage (as in arkworks' groth16):
 //! [`types`] (statement and witness) → [`native`] (the relation in plain Rust) →
 //! [`gadgets`] and [`circuit`] (the R1CS) → [`generator`] (setup) → [`prover`] →
-//! [`packing`] and [`poseidon`] (public input) → [`verifier`]; [`params`] encodes keys and proofs, [`snarkjs`]
-//! exports them for third-party verifiers.
+//! [`packing`] and [`poseidon`] (public input) → [`verifier`]; [`params`] encodes keys and
+//! proofs (and reads/writes the parameter directories of `ozkcp params generate`), [`snarkjs`]
+//! exports them for third-party verifiers (`ozkcp proof export`).
+//!
+//! Use: `let (pk, vk) = setup(shape, rng)?; let prover = ChunkProver::new(shape, pk)?;`
+//! then [`prove_chunk`]`(&prover, &public, &witness, rng)` for each chunk (or
+//! [`prove_chunks`] in parallel), and `PreparedKey::new(shape, &vk)?` with [`verify_chunk`] or
+//! [`verify_batch`] on the other side. A [`ChunkProver`] builds the circuit's matrices once;
+//! keep it for every proof of a deal.
 //!
 //! Public input: **one** field element, the Poseidon ([`poseidon`], circomlib's BN254
 //! parameters) sponge commitment to the statement packed 31 bytes per scalar (see [`packing`]
