@@ -98,7 +98,12 @@ mod actor {
         where
             D: AsRef<[u8]>,
         {
-            Ok(sdk::ipld::put(code.into(), 32, block.codec, block.data.as_ref())?)
+            Ok(sdk::ipld::put(
+                code.into(),
+                32,
+                block.codec,
+                block.data.as_ref(),
+            )?)
         }
     }
 
