@@ -31,10 +31,10 @@ fn main() {
         "deal failed: {}",
         o.client.message
     );
-    let chunks: u64 = (bytes as u64).div_ceil(u64::from(s)) + 2; // leaves + the root's chunks (approx.)
     println!(
-        "S = {s} B, {bytes} B payload: setup {setup:.1} s; deal {secs:.1} s, about {:.2} s per chunk ({} intervals)",
-        secs / chunks as f64,
+        "S = {s} B, {bytes} B payload: setup {setup:.1} s; deal {secs:.1} s for {} chunks, {:.2} s per chunk ({} intervals)",
+        o.chunks,
+        secs / o.chunks as f64,
         o.intervals
     );
 }

@@ -109,6 +109,8 @@ pub struct Outcome {
     pub original: Vec<u8>,
     /// Intervals in the deal.
     pub intervals: u32,
+    /// Chunks in the deal.
+    pub chunks: u64,
     /// Intervals the provider sent (including one streamed ahead).
     pub intervals_sent: u32,
     /// Keys the provider revealed (correct ones).
@@ -349,6 +351,7 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
         .map_or(0, |d| d.layout().intervals.len() as u32);
     Outcome {
         intervals,
+        chunks: p.deal.as_ref().map_or(0, |d| d.layout().total_chunks),
         intervals_sent: p.state.sent,
         keys_revealed: p.keys_revealed,
         client: c.state,
