@@ -40,6 +40,22 @@ fn main() {
         "Encrypt1MiBInPlace  {ns:>12.0} ns/op  {:.1} MB/s",
         1048576e3 / ns
     );
+    // The same through the C ABI, called from Rust: the boundary's own cost without Go.
+    let ns = time(min, |i| unsafe {
+        let r = ozkcp_ffi::data::ozkcp_chunk_keystream_in_place(
+            [7u8; 32].as_ptr(),
+            32,
+            i,
+            buf.as_mut_ptr(),
+            buf.len(),
+        );
+        assert_eq!((*r).status_code, ozkcp_ffi::OZKCP_OK);
+        ozkcp_ffi::ozkcp_destroy_status_result(r);
+    });
+    println!(
+        "Encrypt1MiBInPlaceC {ns:>12.0} ns/op  {:.1} MB/s",
+        1048576e3 / ns
+    );
     let plain = test_data(1 << 20);
     let ns = time(min, |i| {
         let mut c = plain.clone();
