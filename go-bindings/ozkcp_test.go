@@ -186,3 +186,28 @@ func TestHandles(t *testing.T) {
 		t.Fatalf("deal after close: %v", err)
 	}
 }
+
+// Concurrent calls on shared handles while one goroutine closes them: every call either works
+// or reports ErrBadHandle, never crashes.
+func TestConcurrentUseAndClose(t *testing.T) {
+	s, err := RandomSigner()
+	must(t, err)
+	done := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				if _, err := s.Sign([]byte("m")); err != nil {
+					if !errors.Is(err, ErrBadHandle) {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	must(t, s.Close())
+	for g := 0; g < 8; g++ {
+		must(t, <-done)
+	}
+}

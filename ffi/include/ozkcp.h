@@ -1,3 +1,11 @@
+/*
+ * ozkcp C ABI (filecoin-ffi style). Conventions, encodings and thread safety: ffi/README.md.
+ * Every call but ozkcp_abi_version() returns a heap result {status_code, error_msg, value...};
+ * free it with the matching ozkcp_destroy_*_result. Inputs are (pointer, length) pairs;
+ * (NULL, 0) is empty. Handles are checked on every use (type and liveness) and are safe to
+ * share between threads; calls on one deal handle are serialized. Panics never cross.
+ */
+
 #ifndef OZKCP_H
 #define OZKCP_H
 

@@ -325,3 +325,31 @@ pub unsafe extern "C" fn ozkcp_destroy_handle_result(r: *mut OzkcpHandleResult) 
     let r = Box::from_raw(r);
     free_msg(r.error_msg);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_errors() {
+        let r = call::<OzkcpStatusResult>(|| panic!("boom"));
+        // SAFETY: `r` comes from `call` and is destroyed once.
+        unsafe {
+            assert_eq!((*r).status_code, OZKCP_ERR_PANIC);
+            let msg = std::ffi::CStr::from_ptr((*r).error_msg).to_string_lossy();
+            assert!(msg.contains("boom"), "{msg}");
+            ozkcp_destroy_status_result(r);
+        }
+    }
+
+    #[test]
+    fn messages_with_nul_bytes_survive() {
+        let r = call::<OzkcpBytesResult>(|| Err(FfiError::invalid("a\0b")));
+        // SAFETY: as above.
+        unsafe {
+            let msg = std::ffi::CStr::from_ptr((*r).error_msg).to_string_lossy();
+            assert_eq!(msg, "a?b");
+            ozkcp_destroy_bytes_result(r);
+        }
+    }
+}
