@@ -1,5 +1,6 @@
-//! Profile one proof (ours or the stock baseline): `ZK_SIZE=256 ZK_WHICH=ours|base cargo run
-//! --release --example prove_profile --features ark-std/print-trace`.
+//! Profile proofs: `ZK_SIZE=256 ZK_WHICH=ours|base|ab cargo run
+//! --release --example prove_profile [--features ark-std/print-trace]` (`ab`: our prover and the
+//! stock one alternately on the same key).
 
 #[path = "../benches/baseline/mod.rs"]
 mod baseline;
@@ -28,7 +29,33 @@ fn main() {
     let block: Vec<u8> = (0..s).map(|i| i as u8).collect();
     let items = block_instances(&block, s, 3, &key, true);
     let (p, w) = &items[0];
-    if which == "ours" {
+    if which == "ab" {
+        // Our prover and the stock ark-groth16 prover on the same key, alternating.
+        let (pk, vk) = setup(shape, &mut rng).expect("setup");
+        let prover = ChunkProver::new(shape, pk.clone()).expect("prover");
+        let prepared = PreparedKey::new(shape, &vk).expect("vk");
+        for _ in 0..reps {
+            let t = Instant::now();
+            let (proof, tm) = prover.prove_timed(p, w, &mut rng).expect("prove");
+            eprintln!(
+                "PROVE ChunkProver S={s}: {:.2} s {tm:?}",
+                t.elapsed().as_secs_f64()
+            );
+            verify_chunk(&prepared, p, &proof).expect("verifies");
+            let t = Instant::now();
+            let proof = Groth16::<Bn254>::create_random_proof_with_reduction(
+                ozkcp_zk::circuit::ChunkCircuit::new(shape, p, w),
+                &pk,
+                &mut rng,
+            )
+            .expect("prove");
+            eprintln!(
+                "PROVE stock prover S={s}: {:.2} s",
+                t.elapsed().as_secs_f64()
+            );
+            verify_chunk(&prepared, p, &proof).expect("verifies");
+        }
+    } else if which == "ours" {
         let (pk, _) = setup(shape, &mut rng).expect("setup");
         let prover = ChunkProver::new(shape, pk).expect("prover");
         for _ in 0..reps {

@@ -6,6 +6,10 @@
 //! `p.h_out = compress*(p.h_in, m [‖ padding for n = off + len if final])`, and with `link` and the
 //! flag set, `p.lock_prev = SHA256(SHA256(TAG ‖ K))`.
 //!
+//! The statement reaches the verifier as one public input: the circuit packs its bits into
+//! 31-byte scalars exactly as [`crate::packing`] does and hashes them with the Poseidon sponge
+//! ([`crate::gadgets::poseidon`]); the commitment must equal the input.
+//!
 //! Lengths are handled without per-length circuits: a thermometer `t_j = [j < len]` (one
 //! constraint per byte: `t_j (t_{j-1} - t_j) = 0` is booleanity and monotonicity at once) masks
 //! the plaintext (`m (t_j - m) = 0`: booleanity, and zero past `len`) and the ciphertext
