@@ -20,6 +20,9 @@ step "tests"
 cargo test --workspace --locked
 step "go bindings: the C ABI from Go (cgo, static library in target/release)"
 cargo build --locked -p ozkcp-ffi --release
+# The Go package links target/release/libozkcp_ffi.a; follow CARGO_TARGET_DIR when it is set.
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+export CGO_LDFLAGS="-L${target_dir}/release ${CGO_LDFLAGS:-}"
 (cd go-bindings && test -z "$(gofmt -l .)" && go vet ./... && go test ./...)
 echo
 echo "all tests passed"
