@@ -173,7 +173,11 @@ fn main() -> Result<()> {
                     "  {} blocks, {} chunks of up to {} B, {} payment intervals",
                     report.blocks, report.chunks, chunk_size, report.intervals
                 );
-                println!("  paid {} in cumulative hash-locked vouchers", report.paid);
+                println!(
+                    "  paid {} FIL ({} attoFIL) in cumulative hash-locked vouchers",
+                    report.paid,
+                    report.paid.atto()
+                );
                 println!("  every chunk, chain and CID checked; bytes equal the original");
                 println!("  {secs:.3} s ({mbps:.0} MB/s, provider and client in one process)");
             }
