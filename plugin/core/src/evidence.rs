@@ -751,6 +751,15 @@ fn same_deal(what: &'static str, got: u64, expected: u64) -> Result<(), Evidence
     }
 }
 
+/// The fault, unless the evidence turned out consistent (`ok`).
+fn fault_unless(ok: bool, fault: Fault) -> Result<Fault, EvidenceError> {
+    if ok {
+        Err(EvidenceError::NoFault)
+    } else {
+        Ok(fault)
+    }
+}
+
 fn same_terms(what: &'static str, got: &Bytes32, terms: &DealTerms) -> Result<(), EvidenceError> {
     if *got == terms.digest().map_err(EvidenceError::Malformed)? {
         Ok(())
@@ -934,14 +943,13 @@ pub fn verify_evidence(
                         field: "len",
                     }
                 })?;
-            if h_out == s.h_out {
-                Err(EvidenceError::NoFault)
-            } else {
-                Ok(Fault::BadChunk {
+            fault_unless(
+                h_out == s.h_out,
+                Fault::BadChunk {
                     interval: s.interval,
                     index: s.index,
-                })
-            }
+                },
+            )
         }
         Evidence::BrokenChain { first, second } => {
             // Both statements are the provider's, for this deal, under signed roots.
@@ -967,14 +975,13 @@ pub fn verify_evidence(
                 ));
             }
             // The fault: the chaining values do not meet.
-            if a.h_out == b.h_in {
-                Err(EvidenceError::NoFault)
-            } else {
-                Ok(Fault::BrokenChain {
+            fault_unless(
+                a.h_out == b.h_in,
+                Fault::BrokenChain {
                     interval: b.interval,
                     index: b.index,
-                })
-            }
+                },
+            )
         }
         Evidence::BadChainStart { chunk } => {
             // The statement is the provider's, for this deal, under a signed root.
@@ -988,14 +995,13 @@ pub fn verify_evidence(
                 });
             }
             // The fault: h_in is not the IV.
-            if s.h_in == chunk::iv() {
-                Err(EvidenceError::NoFault)
-            } else {
-                Ok(Fault::BadChainStart {
+            fault_unless(
+                s.h_in == chunk::iv(),
+                Fault::BadChainStart {
                     interval: s.interval,
                     index: s.index,
-                })
-            }
+                },
+            )
         }
         Evidence::WrongFinalDigest { chunk } => {
             // The statement is the provider's, for this deal, under a signed root.
@@ -1013,14 +1019,13 @@ pub fn verify_evidence(
             let declared = terms.manifest.blocks.get(s.block as usize);
             let digest = layout.blocks.get(s.block as usize).map(|p| p.digest);
             // The fault: it names another CID than the manifest, or h_out is not the CID's digest.
-            if s.block_cid.as_ref() == declared.map(|r| &r.cid) && Some(s.h_out) == digest {
-                Err(EvidenceError::NoFault)
-            } else {
-                Ok(Fault::WrongFinalDigest {
+            fault_unless(
+                s.block_cid.as_ref() == declared.map(|r| &r.cid) && Some(s.h_out) == digest,
+                Fault::WrongFinalDigest {
                     interval: s.interval,
                     index: s.index,
-                })
-            }
+                },
+            )
         }
         Evidence::BadLayout { chunk } => {
             // The statement is the provider's, for this deal, under a signed root.
