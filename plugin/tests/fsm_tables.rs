@@ -300,3 +300,22 @@ fn committed_diagrams_are_up_to_date() {
         include_str!("../../docs/diagrams/provider.mmd")
     );
 }
+
+#[test]
+fn events_and_actions_have_the_json_shape_hosts_use() {
+    // The C ABI and the Go bindings speak exactly this.
+    let e: ClientEvent = serde_json::from_str(r#"{"event":"DealAccepted","intervals":3}"#).unwrap();
+    assert_eq!(e, ClientEvent::DealAccepted { intervals: 3 });
+    let e: ProviderEvent = serde_json::from_str(r#"{"event":"Unsealed"}"#).unwrap();
+    assert_eq!(e, ProviderEvent::Unsealed);
+    assert!(
+        serde_json::from_str::<ClientEvent>(r#"{"event":"DealAccepted","intervals":3,"x":1}"#)
+            .is_err()
+    );
+    assert!(serde_json::from_str::<ClientEvent>(r#"{"event":"NoSuchEvent"}"#).is_err());
+    assert!(serde_json::from_str::<ClientEvent>(r#"{"intervals":3}"#).is_err());
+    let a = serde_json::to_string(&ClientAction::SendVoucher { interval: 2 }).unwrap();
+    assert_eq!(a, r#"{"action":"SendVoucher","interval":2}"#);
+    let a = serde_json::to_string(&ProviderAction::SendAbort).unwrap();
+    assert_eq!(a, r#"{"action":"SendAbort"}"#);
+}

@@ -198,6 +198,7 @@ pub const CLIENT_TERMINAL: &[S] = &[S::Completed, S::Rejected, S::Cancelled, S::
 
 /// An event with the little data the machine keeps.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", deny_unknown_fields)]
 pub enum ClientEvent {
     /// The proposal went out.
     ProposalSent,
@@ -313,6 +314,7 @@ impl ClientEvent {
 
 /// What the host must do after a step, in order. The host persists the new state first.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action")]
 pub enum ClientAction {
     /// Send the deal proposal to the provider.
     SendProposal,

@@ -115,6 +115,7 @@ pub const PROVIDER_TERMINAL: &[S] = &[S::Completed, S::Rejected, S::Cancelled, S
 
 /// An event with the little data the machine keeps.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", deny_unknown_fields)]
 pub enum ProviderEvent {
     /// The order is acceptable; terms are signed.
     DealAccepted {
@@ -191,6 +192,7 @@ impl ProviderEvent {
 
 /// What the host must do after a step, in order. The host persists the new state first.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action")]
 pub enum ProviderAction {
     /// Send the signed terms and manifest.
     SendAcceptance,
