@@ -183,8 +183,9 @@ func Layout(terms []byte) (*DealLayout, error) {
 type ProviderDeal struct{ h *handle }
 
 // NewProviderDeal serves terms (CBOR) signing with s; the key chain ends at lastKey (nil:
-// random). s may be closed afterwards.
-func NewProviderDeal(terms []byte, s *Signer, lastKey []byte) (*ProviderDeal, error) {
+// random). A zk deal proves its chunks with params (loaded with a proving key); pass nil for
+// a fraud deal. s and params may be closed afterwards.
+func NewProviderDeal(terms []byte, s *Signer, params *Params, lastKey []byte) (*ProviderDeal, error) {
 	tp, tn := in(terms)
 	kp, kn := in(lastKey)
 	if s == nil {
@@ -192,9 +193,11 @@ func NewProviderDeal(terms []byte, s *Signer, lastKey []byte) (*ProviderDeal, er
 	}
 	var h *handle
 	err := s.h.use(func(sp *C.OzkcpHandle) error {
-		var err error
-		h, err = newHandle(C.ozkcp_provider_new(tp, tn, sp, kp, kn))
-		return err
+		return useParams(params, func(pp *C.OzkcpHandle) error {
+			var err error
+			h, err = newHandle(C.ozkcp_provider_new(tp, tn, sp, pp, kp, kn))
+			return err
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -227,6 +230,15 @@ func (d *ProviderDeal) EncryptInterval(j uint32, blocks [][]byte) ([]byte, error
 	})
 }
 
+// Commit re-signs a bundle's (CBOR) commitment over its chunks as they are now, for hosts
+// that edit a bundle (fault-injection tests): the bundle's CBOR.
+func (d *ProviderDeal) Commit(j uint32, bundle []byte) ([]byte, error) {
+	bp, bn := in(bundle)
+	return d.h.bytes(func(h *C.OzkcpHandle) *C.OzkcpBytesResult {
+		return C.ozkcp_provider_commit(h, C.uint32_t(j), bp, bn)
+	})
+}
+
 // RevealKey checks the voucher for interval j (and funds, if known) and returns K_j; on a
 // refused voucher nothing is revealed (ErrRejected).
 func (d *ProviderDeal) RevealKey(j uint32, v *paych.SignedVoucher, funds *abi.TokenAmount) ([]byte, error) {
@@ -256,10 +268,16 @@ func (d *ProviderDeal) SignReveal(j uint32, key []byte) ([]byte, error) {
 // ClientDeal is the client's side of one deal. Calls on it are serialized.
 type ClientDeal struct{ h *handle }
 
-// NewClientDeal starts a deal from provider-signed terms (CBOR).
-func NewClientDeal(signedTerms []byte) (*ClientDeal, error) {
+// NewClientDeal starts a deal from provider-signed terms (CBOR). A zk deal verifies proofs
+// with params (the deal's circuit); pass nil for a fraud deal. params may be closed afterwards.
+func NewClientDeal(signedTerms []byte, params *Params) (*ClientDeal, error) {
 	p, n := in(signedTerms)
-	h, err := newHandle(C.ozkcp_client_new(p, n))
+	var h *handle
+	err := useParams(params, func(pp *C.OzkcpHandle) error {
+		var err error
+		h, err = newHandle(C.ozkcp_client_new(p, n, pp))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

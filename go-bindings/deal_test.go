@@ -10,9 +10,9 @@ import (
 	"github.com/filecoin-project/go-state-types/builtin/v16/paych"
 )
 
-// An in-process fraud-mode deal driven from Go through the FSM step functions, mirroring
+// An in-process deal driven from Go through the FSM step functions, mirroring
 // plugin/src/driver.rs at a small scale: two hosts perform the actions each step returns and
-// exchange messages over queues.
+// exchange messages over queues. Fraud mode by default; zk mode with parameters (zk_deal_test.go).
 
 type fault int
 
@@ -20,7 +20,15 @@ const (
 	honest fault = iota
 	providerWrongKey
 	clientForgedVoucher
+	providerInvalidProof // interval 1's first chunk carries its neighbour's proof
 )
+
+// dealSetup is what differs between fraud and zk deals.
+type dealSetup struct {
+	mode   ProofMode
+	params *Params // zk mode: the circuit's parameters (with the proving key)
+	leaf   uint64  // payload leaf size
+}
 
 type msg struct {
 	kind    string
@@ -49,6 +57,8 @@ type clientHost struct {
 	fault    *Fault
 	data     []byte
 	faulty   fault
+	params   *Params
+	refused  map[uint32][]byte // bundles that failed verification
 }
 
 type providerHost struct {
@@ -66,31 +76,44 @@ type providerHost struct {
 	revealed int
 	redeemed bool
 	faulty   fault
+	setup    dealSetup
 }
 
 const leafSize = 256
 
 func runDeal(t *testing.T, data []byte, f fault) (*clientHost, *providerHost) {
 	t.Helper()
+	return runDealWith(t, data, f, dealSetup{mode: ModeFraud, leaf: leafSize})
+}
+
+func runDealWith(t *testing.T, data []byte, f fault, setup dealSetup) (*clientHost, *providerHost) {
+	t.Helper()
 	ck, err := RandomSigner()
 	must(t, err)
 	pk, err := RandomSigner()
 	must(t, err)
-	payload, err := PayloadFromBytes(data, leafSize)
+	payload, err := PayloadFromBytes(data, setup.leaf)
 	must(t, err)
 	caddr, err := ck.Address()
 	must(t, err)
 	paddr, err := pk.Address()
 	must(t, err)
 	judge, _ := address.NewIDAddress(1000)
+	var circuit []byte
+	if setup.mode == ModeZk {
+		circuit, err = setup.params.CircuitID()
+		must(t, err)
+	}
 	c := &clientHost{t: t, key: ck, provider: paddr, pending: map[uint32][]byte{}, faulty: f,
+		params: setup.params, refused: map[uint32][]byte{},
 		proposal: DealTerms{DealID: 1, Client: caddr, Provider: paddr, PayloadRoot: payload.Root,
-			ChunkSize: 64, PricePerChunk: big.NewInt(10), Mode: ModeFraud, Judge: judge, Lane: 1,
-			Collateral: big.NewInt(1_000_000), KeyRevealDeadline: 1000, DisputeWindow: 100}}
-	p := &providerHost{t: t, key: pk, payload: payload, data: data, leaf: leafSize,
-		bundles: map[uint32][]byte{}, faulty: f}
+			ChunkSize: 64, PricePerChunk: big.NewInt(10), Mode: setup.mode, CircuitID: circuit,
+			Judge: judge, Lane: 1, Collateral: big.NewInt(1_000_000), KeyRevealDeadline: 1000,
+			DisputeWindow: 100}}
+	p := &providerHost{t: t, key: pk, payload: payload, data: data, leaf: setup.leaf,
+		bundles: map[uint32][]byte{}, faulty: f, setup: setup}
 	n := &net{}
-	c.state, c.rep, err = ClientFsmNew(1, ModeFraud)
+	c.state, c.rep, err = ClientFsmNew(1, setup.mode)
 	must(t, err)
 	c.act(c.rep.Actions, n)
 	for steps := 0; ; steps++ {
@@ -151,7 +174,7 @@ func (c *clientHost) receive(m msg, n *net) {
 			e = EvReason("Error", err.Error())
 			break
 		}
-		deal, err := NewClientDeal(m.body)
+		deal, err := NewClientDeal(m.body, c.params)
 		if err != nil {
 			e = EvReason("Error", err.Error())
 			break
@@ -199,6 +222,7 @@ func (c *clientHost) act(actions []Action, n *net) {
 			n.toProvider = append(n.toProvider, msg{kind: "start"})
 		case "VerifyInterval":
 			if err := c.deal.AcceptInterval(c.pending[a.Interval]); err != nil {
+				c.refused[a.Interval] = c.pending[a.Interval]
 				ev(EvReason("ProofsInvalid", err.Error()))
 			} else {
 				ev(Ev("ProofsVerified"))
@@ -218,7 +242,7 @@ func (c *clientHost) act(actions []Action, n *net) {
 			ev(c.open(a.Interval))
 		case "SubmitDispute":
 			c.event(Ev("DisputeSubmitted"), n)
-			f, err := VerifyEvidence(c.terms, c.evidence)
+			f, err := VerifyEvidence(c.terms, c.evidence, c.params)
 			if err != nil {
 				ev(Ev("DisputeLost"))
 			} else {
@@ -301,7 +325,7 @@ func (p *providerHost) receive(m msg, n *net) {
 
 func (p *providerHost) accept(proposal DealTerms, n *net) {
 	var err error
-	p.state, p.rep, err = ProviderFsmNew(1, ModeFraud)
+	p.state, p.rep, err = ProviderFsmNew(1, p.setup.mode)
 	must(p.t, err)
 	leaves := uint32(len(p.payload.Blocks) - 1)
 	ends := []uint32{1}
@@ -314,7 +338,7 @@ func (p *providerHost) accept(proposal DealTerms, n *net) {
 	terms.IntervalEnds = ends
 	p.terms, err = terms.Encode()
 	must(p.t, err)
-	p.deal, err = NewProviderDeal(p.terms, p.key, nil)
+	p.deal, err = NewProviderDeal(p.terms, p.key, p.setup.params, nil)
 	must(p.t, err)
 	l, err := Layout(p.terms)
 	must(p.t, err)
@@ -378,6 +402,13 @@ func (p *providerHost) act(actions []Action, n *net) {
 func (p *providerHost) encrypt(j uint32) {
 	b, err := p.deal.EncryptInterval(j, p.blocks(j))
 	must(p.t, err)
+	if p.faulty == providerInvalidProof && j == 1 {
+		// A valid proof, but of another chunk, stated as this chunk's and signed.
+		bundle := decodeBundle(p.t, b)
+		bundle.giveProof(p.t, 0, bundle.chunks[1].proof)
+		b, err = p.deal.Commit(j, bundle.encode(p.t))
+		must(p.t, err)
+	}
 	p.bundles[j] = b
 }
 

@@ -70,10 +70,17 @@ func StatementEvidence(kind EvidenceKind, signedStatement []byte) ([]byte, error
 }
 
 // VerifyEvidence judges evidence (CBOR) against terms (CBOR) with the judge's function.
-func VerifyEvidence(terms, evidence []byte) (*Fault, error) {
+// Invalid-proof evidence is judged with the verifying key in params (the deal's circuit); with
+// nil params it is rejected as unjudgeable. Other evidence needs no params.
+func VerifyEvidence(terms, evidence []byte, params *Params) (*Fault, error) {
 	tp, tn := in(terms)
 	ep, en := in(evidence)
-	b, err := value(C.ozkcp_evidence_verify(tp, tn, ep, en))
+	var b []byte
+	err := useParams(params, func(pp *C.OzkcpHandle) error {
+		var err error
+		b, err = value(C.ozkcp_evidence_verify(tp, tn, ep, en, pp))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ require (
 	github.com/filecoin-project/go-crypto v0.1.0
 	github.com/filecoin-project/go-state-types v0.16.0
 	github.com/ipfs/go-cid v0.5.0
+	github.com/whyrusleeping/cbor-gen v0.3.1
 	golang.org/x/crypto v0.59.0
 )
 
@@ -27,7 +28,6 @@ require (
 	github.com/multiformats/go-varint v0.0.7 // indirect
 	github.com/polydawn/refmt v0.89.0 // indirect
 	github.com/spaolacci/murmur3 v1.1.0 // indirect
-	github.com/whyrusleeping/cbor-gen v0.3.1 // indirect
 	gitlab.com/yawning/secp256k1-voi v0.0.0-20230925100816-f2616030848b // indirect
 	gitlab.com/yawning/tuplehash v0.0.0-20230713102510-df83abbf9a02 // indirect
 	golang.org/x/sync v0.12.0 // indirect

@@ -30,7 +30,7 @@ import (
 //go:generate sh -c "cd .. && cargo build -p ozkcp-ffi --release"
 
 // ABIVersion is the ABI version these bindings were written for.
-const ABIVersion = 1
+const ABIVersion = 2
 
 // LibraryABIVersion is the ABI version of the linked library.
 func LibraryABIVersion() uint32 { return uint32(C.ozkcp_abi_version()) }
@@ -176,6 +176,14 @@ func (h *handle) close() error {
 	h.ptr = nil
 	runtime.SetFinalizer(h, nil)
 	return err
+}
+
+// useParams runs f with p's live handle, or with a null handle when p is nil (no parameters).
+func useParams(p *Params, f func(*C.OzkcpHandle) error) error {
+	if p == nil {
+		return f(nil)
+	}
+	return p.h.use(f)
 }
 
 // withBytes runs a call returning bytes on a live handle.

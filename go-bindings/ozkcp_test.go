@@ -91,10 +91,10 @@ func TestBadInputs(t *testing.T) {
 		_, checks["leaf"] = StatementLeaf(g)
 		_, checks["layout"] = Layout(g)
 		checks["terms"] = VerifyTerms(g)
-		_, checks["evidence"] = VerifyEvidence(g, g)
+		_, checks["evidence"] = VerifyEvidence(g, g, nil)
 		_, _, checks["state"] = ClientFsmStep(g, Ev("ProposalSent"))
 		_, _, checks["pstate"] = ProviderFsmStep(g, Ev("Unsealed"))
-		_, checks["client"] = NewClientDeal(g)
+		_, checks["client"] = NewClientDeal(g, nil)
 		checks["commitment"] = VerifyCommitment(g, address.Undef)
 		_, checks["payload"] = PayloadFromBytes(g, 0)
 		_, checks["params"] = LoadParams(64, false, g, nil, nil)
@@ -160,7 +160,7 @@ func TestHandles(t *testing.T) {
 		t.Fatalf("zero secret: %v", err)
 	}
 	var nilSigner *Signer
-	if _, err := NewProviderDeal(nil, nilSigner, nil); !errors.Is(err, ErrBadHandle) {
+	if _, err := NewProviderDeal(nil, nilSigner, nil, nil); !errors.Is(err, ErrBadHandle) {
 		t.Fatalf("nil signer: %v", err)
 	}
 

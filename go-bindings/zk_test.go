@@ -12,6 +12,7 @@ import (
 var zkOnce struct {
 	sync.Once
 	params *Params
+	vk     []byte
 	public []byte
 	proof  []byte
 	err    error
@@ -69,7 +70,7 @@ func zkFixture(t testing.TB) (*Params, []byte, []byte) {
 		plain := testData(64)
 		zkOnce.public = chunkPublic(t, key, plain, 5)
 		zkOnce.proof, zkOnce.err = p.Prove(zkOnce.public, key, plain)
-		zkOnce.params = p
+		zkOnce.params, zkOnce.vk = p, vk
 	})
 	must2(t, zkOnce.err)
 	return zkOnce.params, zkOnce.public, zkOnce.proof

@@ -16,8 +16,9 @@
 #include <stdint.h>
 
 // Version of this ABI: bumped on any incompatible change to a signature, a result struct, a
-// status code or an encoding.
-#define OZKCP_ABI_VERSION 1
+// status code or an encoding. 2: `ozkcp_provider_new`, `ozkcp_client_new` and
+// `ozkcp_evidence_verify` take zk parameters (`zk` deals, invalid-proof evidence).
+#define OZKCP_ABI_VERSION 2
 
 // The call succeeded; the result's value fields are set.
 #define OZKCP_OK 0
@@ -344,14 +345,17 @@ struct OzkcpStatusResult *ozkcp_deal_terms_verify(const uint8_t *signed_ptr, siz
 struct OzkcpBytesResult *ozkcp_deal_layout(const uint8_t *terms_ptr, size_t terms_len);
 
 // The provider's side of a deal over `terms` (CBOR), signing with `signer`; its key chain ends
-// at `last_key` (32 bytes) or at a fresh random key when `last_key_len` is 0. The signer is
-// copied: it may be destroyed afterwards.
+// at `last_key` (32 bytes) or at a fresh random key when `last_key_len` is 0. A `zk` deal
+// proves its chunks with `params` (zk parameters loaded with a proving key, circuit without
+// the chain link); pass null for a `fraud` deal. The signer is copied and the prover shared:
+// both handles may be destroyed afterwards.
 //
 // # Safety
 // Pointer/length pairs describe readable memory (see the crate docs).
 struct OzkcpHandleResult *ozkcp_provider_new(const uint8_t *terms_ptr,
                                              size_t terms_len,
                                              const struct OzkcpHandle *signer,
+                                             const struct OzkcpHandle *params,
                                              const uint8_t *last_key_ptr,
                                              size_t last_key_len);
 
@@ -405,12 +409,16 @@ struct OzkcpBytesResult *ozkcp_provider_sign_reveal(const struct OzkcpHandle *pr
                                                     const uint8_t *key_ptr,
                                                     size_t key_len);
 
-// The client's side of a deal from provider-signed terms (CBOR); the signature is checked.
+// The client's side of a deal from provider-signed terms (CBOR); the signature is checked. A
+// `zk` deal verifies proofs with `params` (zk parameters of the deal's circuit, without the
+// chain link; refused otherwise); pass null for a `fraud` deal. `params` may be destroyed
+// afterwards.
 //
 // # Safety
 // Pointer/length pairs describe readable memory (see the crate docs).
 struct OzkcpHandleResult *ozkcp_client_new(const uint8_t *signed_terms_ptr,
-                                           size_t signed_terms_len);
+                                           size_t signed_terms_len,
+                                           const struct OzkcpHandle *params);
 
 // Checks everything about an interval bundle (CBOR) that can be checked before paying and
 // keeps it. `OZKCP_ERR_REJECTED` with the reason when a check fails (nothing kept).
@@ -529,15 +537,18 @@ struct OzkcpBytesResult *ozkcp_evidence_statement(uint8_t kind,
 
 // Judges evidence (CBOR) against deal terms (CBOR) with the judge's own function: the fault
 // it proves as JSON `{"kind", "interval", "chunk"}`, or `OZKCP_ERR_REJECTED` with why it proves
-// none. `zk` proof evidence is refused here (no Groth16 verifier is wired into this check;
-// the judge actor has one).
+// none. Invalid-proof evidence is judged with the Groth16 verifying key in `params` (zk
+// parameters of the deal's circuit, without the chain link); with null `params`, or
+// parameters of another circuit, it is rejected as unjudgeable. Other evidence needs no
+// parameters.
 //
 // # Safety
 // Pointer/length pairs describe readable memory (see the crate docs).
 struct OzkcpBytesResult *ozkcp_evidence_verify(const uint8_t *terms_ptr,
                                                size_t terms_len,
                                                const uint8_t *evidence_ptr,
-                                               size_t evidence_len);
+                                               size_t evidence_len,
+                                               const struct OzkcpHandle *params);
 
 // Opens a provider's signed key reveal (CBOR) after checking its signature against the
 // provider (address bytes): JSON `{"deal_id", "interval", "terms", "key"}` (bytes in base64).
@@ -698,7 +709,9 @@ struct OzkcpPairResult *ozkcp_zk_setup(uint32_t chunk_size,
 // Loads parameters for a circuit shape: the compressed verifying key, optionally the proving
 // key (`pk_len` 0: verify only) and the expected circuit id (32 bytes; `id_len` 0: any).
 // Points are checked on the curve and in the subgroup. Thread-safe: one handle serves
-// concurrent proofs and verifications.
+// concurrent proofs and verifications, and any number of deals. Parameters without the chain
+// link (`link` false) also serve provider deals (with a proving key), client deals and
+// `ozkcp_evidence_verify`.
 //
 // # Safety
 // Pointer/length pairs describe readable memory (see the crate docs).

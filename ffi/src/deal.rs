@@ -20,7 +20,9 @@ use crate::abi::{
     bytes, bytes32, call, FfiError, OzkcpBytesResult, OzkcpHandleResult, OzkcpPairResult,
     OzkcpStatusResult, OZKCP_ERR_BAD_CHUNK, OZKCP_ERR_WRONG_KEY,
 };
-use crate::handle::{register, with_client, with_provider, with_signer, Object, OzkcpHandle};
+use crate::handle::{
+    register, with_client, with_opt_params, with_provider, with_signer, Object, OzkcpHandle,
+};
 use crate::json::{b64, decode, decode_json, invalid, rejected, to_json};
 use crate::voucher::amount;
 
@@ -282,8 +284,10 @@ pub unsafe extern "C" fn ozkcp_deal_layout(
 }
 
 /// The provider's side of a deal over `terms` (CBOR), signing with `signer`; its key chain ends
-/// at `last_key` (32 bytes) or at a fresh random key when `last_key_len` is 0. The signer is
-/// copied: it may be destroyed afterwards.
+/// at `last_key` (32 bytes) or at a fresh random key when `last_key_len` is 0. A `zk` deal
+/// proves its chunks with `params` (zk parameters loaded with a proving key, circuit without
+/// the chain link); pass null for a `fraud` deal. The signer is copied and the prover shared:
+/// both handles may be destroyed afterwards.
 ///
 /// # Safety
 /// Pointer/length pairs describe readable memory (see the crate docs).
@@ -292,12 +296,14 @@ pub unsafe extern "C" fn ozkcp_provider_new(
     terms_ptr: *const u8,
     terms_len: usize,
     signer: *const OzkcpHandle,
+    params: *const OzkcpHandle,
     last_key_ptr: *const u8,
     last_key_len: usize,
 ) -> *mut OzkcpHandleResult {
     call(|| {
         let terms: DealTerms = decode(terms_ptr, terms_len, "deal terms")?;
         let signer = with_signer(signer, |s| Ok(s.clone()))?;
+        let prover = with_opt_params(params, |p| p.map(|p| p.deal_prover()).transpose())?;
         let intervals = terms.manifest.interval_ends.len();
         let deal = if last_key_ptr.is_null() && last_key_len == 0 {
             ProviderDeal::new(terms, signer)
@@ -306,6 +312,10 @@ pub unsafe extern "C" fn ozkcp_provider_new(
             ProviderDeal::with_keys(terms, signer, KeyChain::from_last(last, intervals))
         }
         .map_err(invalid)?;
+        let deal = match prover {
+            Some(p) => deal.with_prover(p),
+            None => deal,
+        };
         Ok(register(Object::Provider(Box::new(Mutex::new(deal)))))
     })
 }
@@ -439,7 +449,10 @@ pub unsafe extern "C" fn ozkcp_provider_sign_reveal(
     })
 }
 
-/// The client's side of a deal from provider-signed terms (CBOR); the signature is checked.
+/// The client's side of a deal from provider-signed terms (CBOR); the signature is checked. A
+/// `zk` deal verifies proofs with `params` (zk parameters of the deal's circuit, without the
+/// chain link; refused otherwise); pass null for a `fraud` deal. `params` may be destroyed
+/// afterwards.
 ///
 /// # Safety
 /// Pointer/length pairs describe readable memory (see the crate docs).
@@ -447,10 +460,16 @@ pub unsafe extern "C" fn ozkcp_provider_sign_reveal(
 pub unsafe extern "C" fn ozkcp_client_new(
     signed_terms_ptr: *const u8,
     signed_terms_len: usize,
+    params: *const OzkcpHandle,
 ) -> *mut OzkcpHandleResult {
     call(|| {
         let t: SignedDealTerms = decode(signed_terms_ptr, signed_terms_len, "signed deal terms")?;
+        let verifier = with_opt_params(params, |p| p.map(|p| p.verifier().cloned()).transpose())?;
         let deal = ClientDeal::new(t).map_err(rejected)?;
+        let deal = match verifier {
+            Some(v) => deal.with_verifier(v).map_err(rejected)?,
+            None => deal,
+        };
         Ok(register(Object::Client(Box::new(Mutex::new(deal)))))
     })
 }

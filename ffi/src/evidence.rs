@@ -11,6 +11,7 @@ use ozkcp_core::statement::SignedIntervalCommitment;
 use serde::Serialize;
 
 use crate::abi::{bytes, bytes32, call, FfiError, OzkcpBytesResult};
+use crate::handle::{with_opt_params, OzkcpHandle};
 use crate::json::{decode, invalid, rejected, to_json};
 
 /// Evidence kind numbers, as on the wire (`ozkcp_core::evidence`).
@@ -146,8 +147,10 @@ struct FaultJson {
 
 /// Judges evidence (CBOR) against deal terms (CBOR) with the judge's own function: the fault
 /// it proves as JSON `{"kind", "interval", "chunk"}`, or `OZKCP_ERR_REJECTED` with why it proves
-/// none. `zk` proof evidence is refused here (no Groth16 verifier is wired into this check;
-/// the judge actor has one).
+/// none. Invalid-proof evidence is judged with the Groth16 verifying key in `params` (zk
+/// parameters of the deal's circuit, without the chain link); with null `params`, or
+/// parameters of another circuit, it is rejected as unjudgeable. Other evidence needs no
+/// parameters.
 ///
 /// # Safety
 /// Pointer/length pairs describe readable memory (see the crate docs).
@@ -157,11 +160,15 @@ pub unsafe extern "C" fn ozkcp_evidence_verify(
     terms_len: usize,
     evidence_ptr: *const u8,
     evidence_len: usize,
+    params: *const OzkcpHandle,
 ) -> *mut OzkcpBytesResult {
     call(|| {
         let terms: DealTerms = decode(terms_ptr, terms_len, "deal terms")?;
         let e = decode_evidence(bytes(evidence_ptr, evidence_len, "evidence")?).map_err(invalid)?;
-        let fault = verify_evidence(&terms, &e, &Secp256k1, &NoProofVerifier).map_err(rejected)?;
+        let fault = with_opt_params(params, |p| match p {
+            Some(p) => verify_evidence(&terms, &e, &Secp256k1, p.verifier()?).map_err(rejected),
+            None => verify_evidence(&terms, &e, &Secp256k1, &NoProofVerifier).map_err(rejected),
+        })?;
         to_json(&FaultJson {
             kind: fault.kind() as u8,
             interval: fault.interval(),

@@ -116,6 +116,18 @@ pub(crate) fn with_params<T>(
     }
 }
 
+/// Runs `f` on the zk parameters behind `h`, or on `None` when `h` is null (no parameters:
+/// fraud mode).
+pub(crate) fn with_opt_params<T>(
+    h: *const OzkcpHandle,
+    f: impl FnOnce(Option<&ZkParams>) -> Result<T, FfiError>,
+) -> Result<T, FfiError> {
+    if h.is_null() {
+        return f(None);
+    }
+    with_params(h, |p| f(Some(p)))
+}
+
 /// Runs `f` on the provider deal behind `h`, holding its lock.
 pub(crate) fn with_provider<T>(
     h: *const OzkcpHandle,

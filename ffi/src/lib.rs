@@ -41,8 +41,9 @@ pub use abi::*;
 pub use handle::OzkcpHandle;
 
 /// Version of this ABI: bumped on any incompatible change to a signature, a result struct, a
-/// status code or an encoding.
-pub const OZKCP_ABI_VERSION: u32 = 1;
+/// status code or an encoding. 2: `ozkcp_provider_new`, `ozkcp_client_new` and
+/// `ozkcp_evidence_verify` take zk parameters (`zk` deals, invalid-proof evidence).
+pub const OZKCP_ABI_VERSION: u32 = 2;
 
 /// The ABI version the library was built with (compare with `OZKCP_ABI_VERSION` in the header).
 #[no_mangle]

@@ -3,7 +3,14 @@
 //! The public statement of a chunk crosses as the JSON of `ozkcp_zk::ChunkPublic`, the proof as
 //! its 128-byte compressed encoding, keys as their compressed arkworks encodings: the ABI does
 //! not depend on how the circuit packs its public input.
+//!
+//! Parameters of circuits without the chain link (the ones deals use) also hold the plugin's
+//! [`ZkVerifier`] and [`ZkProver`]: provider and client deals and the judge's evidence check
+//! take them from the same handle.
 
+use std::sync::Arc;
+
+use ozkcp::zk::{ZkProver, ZkVerifier};
 use ozkcp_zk::{
     circuit_id, pk_from_bytes, pk_to_bytes, proof_from_bytes, proof_to_bytes, vk_from_bytes,
     vk_to_bytes, ChunkProver, ChunkPublic, ChunkWitness, CircuitShape, PreparedKey,
@@ -22,7 +29,49 @@ use crate::json::{decode_json, invalid, rejected};
 /// key was given.
 pub struct ZkParams {
     key: PreparedKey,
-    prover: Option<ChunkProver>,
+    /// The plugin's verifier (deals, the judge): circuits without the chain link only.
+    verifier: Option<ZkVerifier>,
+    prover: Option<Prover>,
+}
+
+/// One prover per handle, whichever kind the circuit allows.
+enum Prover {
+    /// Circuits without the chain link: the plugin's prover, shared with provider deals.
+    Deal(Arc<ZkProver>),
+    /// Circuits with the chain link (no deal uses them yet): the bare chunk prover.
+    Linked(Box<ChunkProver>),
+}
+
+impl ZkParams {
+    fn chunk_prover(&self) -> Result<&ChunkProver, FfiError> {
+        match &self.prover {
+            Some(Prover::Deal(p)) => Ok(p.chunk_prover()),
+            Some(Prover::Linked(p)) => Ok(p),
+            None => Err(FfiError::invalid(
+                "parameters were loaded without a proving key",
+            )),
+        }
+    }
+
+    /// The verifier a client deal or the judge's check uses.
+    pub(crate) fn verifier(&self) -> Result<&ZkVerifier, FfiError> {
+        self.verifier.as_ref().ok_or_else(|| {
+            FfiError::invalid("deals use circuits without the chain link; these parameters have it")
+        })
+    }
+
+    /// The prover a provider deal uses.
+    pub(crate) fn deal_prover(&self) -> Result<Arc<ZkProver>, FfiError> {
+        match &self.prover {
+            Some(Prover::Deal(p)) => Ok(p.clone()),
+            Some(Prover::Linked(_)) => Err(FfiError::invalid(
+                "deals use circuits without the chain link; these parameters have it",
+            )),
+            None => Err(FfiError::invalid(
+                "parameters were loaded without a proving key",
+            )),
+        }
+    }
 }
 
 fn shape(chunk_size: u32, link: bool) -> Result<CircuitShape, FfiError> {
@@ -57,7 +106,9 @@ pub unsafe extern "C" fn ozkcp_zk_setup(
 /// Loads parameters for a circuit shape: the compressed verifying key, optionally the proving
 /// key (`pk_len` 0: verify only) and the expected circuit id (32 bytes; `id_len` 0: any).
 /// Points are checked on the curve and in the subgroup. Thread-safe: one handle serves
-/// concurrent proofs and verifications.
+/// concurrent proofs and verifications, and any number of deals. Parameters without the chain
+/// link (`link` false) also serve provider deals (with a proving key), client deals and
+/// `ozkcp_evidence_verify`.
 ///
 /// # Safety
 /// Pointer/length pairs describe readable memory (see the crate docs).
@@ -82,14 +133,27 @@ pub unsafe extern "C" fn ozkcp_zk_params_load(
         let vk = vk_from_bytes(bytes(vk_ptr, vk_len, "verifying key")?, expected.as_ref())
             .map_err(invalid)?;
         let key = PreparedKey::new(shape, &vk).map_err(invalid)?;
+        let verifier = if link {
+            None
+        } else {
+            Some(ZkVerifier::new(chunk_size, &vk).map_err(invalid)?)
+        };
         let pk_bytes = bytes(pk_ptr, pk_len, "proving key")?;
         let prover = if pk_bytes.is_empty() {
             None
         } else {
             let pk = pk_from_bytes(pk_bytes, &circuit_id(&vk)).map_err(invalid)?;
-            Some(ChunkProver::new(shape, pk).map_err(invalid)?)
+            Some(if link {
+                Prover::Linked(Box::new(ChunkProver::new(shape, pk).map_err(invalid)?))
+            } else {
+                Prover::Deal(Arc::new(ZkProver::new(chunk_size, pk).map_err(invalid)?))
+            })
         };
-        Ok(register(Object::Params(Box::new(ZkParams { key, prover }))))
+        Ok(register(Object::Params(Box::new(ZkParams {
+            key,
+            verifier,
+            prover,
+        }))))
     })
 }
 
@@ -124,13 +188,13 @@ pub unsafe extern "C" fn ozkcp_zk_prove(
             plaintext: bytes(plaintext_ptr, plaintext_len, "plaintext")?.to_vec(),
         };
         with_params(params, |p| {
-            let prover = p
-                .prover
-                .as_ref()
-                .ok_or_else(|| FfiError::invalid("parameters were loaded without a proving key"))?;
-            let proof =
-                ozkcp_zk::prove_chunk(prover, &public, &witness, &mut StdRng::from_entropy())
-                    .map_err(rejected)?;
+            let proof = ozkcp_zk::prove_chunk(
+                p.chunk_prover()?,
+                &public,
+                &witness,
+                &mut StdRng::from_entropy(),
+            )
+            .map_err(rejected)?;
             Ok(proof_to_bytes(&proof))
         })
     })

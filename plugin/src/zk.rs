@@ -113,6 +113,12 @@ impl ZkProver {
         })
     }
 
+    /// The underlying chunk prover (hosts that prove single `ChunkPublic`s, e.g. the C ABI,
+    /// share it instead of building the constraint matrices twice).
+    pub fn chunk_prover(&self) -> &ChunkProver {
+        &self.prover
+    }
+
     /// Proves every chunk of `bundle` (in parallel) under interval key `key`, and records each
     /// proof and its digest in the chunk and its statement. The caller re-signs the interval.
     pub fn prove_interval(

@@ -102,7 +102,7 @@ int main(void) {
         CHECK(bst(ozkcp_statement_leaf(garbage, n)) == OZKCP_ERR_INVALID_INPUT, "garbage statement");
         CHECK(bst(ozkcp_voucher_signing_bytes(garbage, n)) == OZKCP_ERR_INVALID_INPUT, "garbage voucher");
         CHECK(bst(ozkcp_deal_layout(garbage, n)) == OZKCP_ERR_INVALID_INPUT, "garbage terms");
-        CHECK(bst(ozkcp_evidence_verify(garbage, n, garbage, n)) == OZKCP_ERR_INVALID_INPUT, "garbage evidence");
+        CHECK(bst(ozkcp_evidence_verify(garbage, n, garbage, n, NULL)) == OZKCP_ERR_INVALID_INPUT, "garbage evidence");
         CHECK(pst(ozkcp_client_fsm_step(garbage, n, (const uint8_t *)"{}", 2)) == OZKCP_ERR_INVALID_INPUT, "garbage state");
         CHECK(st(ozkcp_deal_terms_verify(garbage, n)) == OZKCP_ERR_INVALID_INPUT, "garbage signed terms");
     }
