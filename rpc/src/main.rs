@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ozkcp::local::{retrieve_local, LocalOptions};
 
+mod sidecar_cmd;
 mod zk_cmd;
 
 /// Fair-exchange retrieval for Filecoin-style nodes: encrypted chunks, hash-locked vouchers,
@@ -13,12 +14,44 @@ mod zk_cmd;
 #[derive(Parser, Debug)]
 #[command(name = "ozkcp", version, about, long_about = None)]
 struct Cli {
+    /// Repo directory: API secret, api/token files, deal database.
+    #[arg(long, global = true, env = "OZKCP_REPO")]
+    repo: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the JSON-RPC sidecar (HTTP and WebSocket at /rpc/v1) until Ctrl-C.
+    Serve(sidecar_cmd::ServeArgs),
+    /// API tokens: create one, or print OZKCP_API_INFO for the running sidecar.
+    Auth {
+        #[command(subcommand)]
+        command: sidecar_cmd::AuthCommand,
+    },
+    /// List the running sidecar's deals.
+    Deals {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show (or cancel) one deal of the running sidecar.
+    Deal {
+        /// The deal's id (as `ozkcp deals` lists it).
+        id: u64,
+        /// Cancel it.
+        #[arg(long)]
+        cancel: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Provider side: import data to serve.
+    Provider {
+        #[command(subcommand)]
+        command: sidecar_cmd::ProviderCommand,
+    },
     /// zk mode: inspect a chunk circuit (constraint counts, public inputs).
     Circuit {
         #[command(subcommand)]
@@ -96,7 +129,13 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let repo = cli.repo.unwrap_or_else(ozkcp_rpc::repo::Repo::default_path);
     match cli.command {
+        Command::Serve(args) => sidecar_cmd::serve_cmd(&repo, args)?,
+        Command::Auth { command } => sidecar_cmd::auth_cmd(&repo, command)?,
+        Command::Deals { json } => sidecar_cmd::deals_cmd(&repo, json)?,
+        Command::Deal { id, cancel, json } => sidecar_cmd::deal_cmd(&repo, id, cancel, json)?,
+        Command::Provider { command } => sidecar_cmd::provider_cmd(&repo, command)?,
         Command::Fsm {
             command: FsmCommand::Mermaid { side },
         } => match side {
