@@ -261,6 +261,9 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), RepoError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| io("writing", path, e))?;
+    // `mode` applies only when the file is created: tighten an older, looser one too.
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(|e| io("chmod", path, e))?;
     f.write_all(data).map_err(|e| io("writing", path, e))
 }
 
@@ -319,7 +322,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repo::open(dir.path()).unwrap();
         assert!(matches!(repo.api_info(), Err(RepoError::NoApi(_))));
+        fs::write(repo.path().join("token"), "old").unwrap(); // 0644
         repo.write_api(addr, "tok").unwrap();
+        let mode = fs::metadata(repo.path().join("token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
         let back = repo.api_info().unwrap();
         assert_eq!((back.addr, back.token.as_str()), (addr, "tok"));
         repo.remove_api();
