@@ -80,16 +80,22 @@ func ChainBlock(block []byte, chunkSize uint32) ([]ChunkSpan, error) {
 
 // EncryptChunk encrypts chunk index under key (ChaCha20, nonce = index) into a new slice.
 func EncryptChunk(key []byte, index uint64, plaintext []byte) ([]byte, error) {
-	kp, kn := in(key)
-	p, n := in(plaintext)
-	return value(C.ozkcp_encrypt_chunk(kp, kn, C.uint64_t(index), p, n))
+	return keystreamCopy(key, index, plaintext)
 }
 
 // DecryptChunk decrypts chunk index under key into a new slice.
 func DecryptChunk(key []byte, index uint64, ciphertext []byte) ([]byte, error) {
-	kp, kn := in(key)
-	p, n := in(ciphertext)
-	return value(C.ozkcp_decrypt_chunk(kp, kn, C.uint64_t(index), p, n))
+	return keystreamCopy(key, index, ciphertext)
+}
+
+// keystreamCopy copies the input once into Go memory and applies the keystream there in
+// place: one copy, where ozkcp_encrypt_chunk would copy into Rust and then back into Go.
+func keystreamCopy(key []byte, index uint64, data []byte) ([]byte, error) {
+	buf := append([]byte{}, data...)
+	if err := ChunkKeystreamInPlace(key, index, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // ChunkKeystreamInPlace encrypts or decrypts buf in place (no copy crosses the boundary).
@@ -112,7 +118,11 @@ func StatementLeaf(statement []byte) ([]byte, error) {
 }
 
 func concat(parts [][]byte) []byte {
-	var out []byte
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
 	for _, p := range parts {
 		out = append(out, p...)
 	}

@@ -56,6 +56,24 @@ fn main() {
         "Encrypt1MiBInPlaceC {ns:>12.0} ns/op  {:.1} MB/s",
         1048576e3 / ns
     );
+    // The fixed cost of a call: 64 bytes of keystream, directly and through the C ABI.
+    let mut small = test_data(64);
+    let ns = time(min, |i| {
+        apply_chunk_keystream(&key, i, black_box(&mut small))
+    });
+    println!("Call64B             {ns:>12.1} ns/op");
+    let ns = time(min, |i| unsafe {
+        let r = ozkcp_ffi::data::ozkcp_chunk_keystream_in_place(
+            [7u8; 32].as_ptr(),
+            32,
+            i,
+            small.as_mut_ptr(),
+            small.len(),
+        );
+        assert_eq!((*r).status_code, ozkcp_ffi::OZKCP_OK);
+        ozkcp_ffi::ozkcp_destroy_status_result(r);
+    });
+    println!("Call64BC            {ns:>12.1} ns/op");
     let plain = test_data(1 << 20);
     let ns = time(min, |i| {
         let mut c = plain.clone();
