@@ -3,9 +3,10 @@
 //!
 //! The hosts do what a node would: they perform the actions each step returns, turn outcomes
 //! into events, and persist state (here: a CBOR round trip of both machines at a chosen
-//! moment, to show a deal survives a restart). Chain operations go to [`InProcessEscrow`], which
-//! keeps the judge's books with the same voucher and evidence checks the judge actor runs; the
-//! devnet judge takes its place when the sidecar drives deals over a real chain.
+//! moment, to show a deal survives a restart). Chain operations go through the [`Judge`] trait:
+//! [`InProcessEscrow`] keeps the judge's books in memory with the same voucher and evidence
+//! checks the judge actor runs ([`run_deal`]); the integration tests pass a judge backed by the
+//! actor on the devnet ([`run_deal_with`]).
 //!
 //! Faults can be injected on either side to watch the protocol contain them.
 
@@ -21,7 +22,7 @@ use ozkcp_core::merkle::MerkleTree;
 use ozkcp_core::sig::{Secp256k1, SecpSigner};
 use ozkcp_core::statement::ciphertext_digest;
 use ozkcp_core::voucher::SignedVoucher;
-use ozkcp_core::{Address, TokenAmount};
+use ozkcp_core::{Address, ChainEpoch, TokenAmount};
 
 use crate::client::{ClientDeal, ClientError};
 use crate::fsm::client::{ClientAction, ClientEvent, ClientState};
@@ -48,6 +49,26 @@ pub struct DealConfig {
     pub restore_after: Option<usize>,
     /// `zk` mode with these keys (one circuit for the chunk size); `None`: fraud mode.
     pub zk: Option<crate::zk::ZkKeys>,
+    /// Who deals, where and until when; `None`: fresh random keys, judge `f01000`, deal 1,
+    /// key-reveal deadline 1000, dispute window 100.
+    pub parties: Option<Parties>,
+}
+
+/// The parties and chain coordinates of a deal.
+#[derive(Debug, Clone)]
+pub struct Parties {
+    /// The client's key.
+    pub client: SecpSigner,
+    /// The provider's key.
+    pub provider: SecpSigner,
+    /// The judge actor's address.
+    pub judge: Address,
+    /// The client's deal id (also the voucher lane).
+    pub deal_id: u64,
+    /// Epoch by which keys must be revealed on chain.
+    pub key_reveal_deadline: ChainEpoch,
+    /// Epochs after that deadline during which the client may dispute.
+    pub dispute_window: ChainEpoch,
 }
 
 impl Default for DealConfig {
@@ -60,6 +81,7 @@ impl Default for DealConfig {
             collateral: 1_000_000,
             restore_after: None,
             zk: None,
+            parties: None,
         }
     }
 }
@@ -98,7 +120,7 @@ pub enum ClientFault {
 
 /// What happened, for each party.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Outcome<J = InProcessEscrow> {
     /// The client's final machine.
     pub client: ClientState,
     /// The provider's final machine.
@@ -115,12 +137,33 @@ pub struct Outcome {
     pub intervals_sent: u32,
     /// Keys the provider revealed (correct ones).
     pub keys_revealed: u32,
-    /// The escrow's books at the end.
-    pub escrow: InProcessEscrow,
+    /// The judge at the end (its books).
+    pub escrow: J,
     /// The fault the judge found, if a dispute was won.
     pub fault: Option<Fault>,
     /// Messages exchanged.
     pub messages: usize,
+}
+
+/// The chain side of one deal, as the driver's hosts use it.
+pub trait Judge {
+    /// The client locks `amount` for the deal and the provider locks its collateral; both have
+    /// landed when this returns `Ok`.
+    fn open(&mut self, terms: &DealTerms, amount: &TokenAmount) -> Result<(), String>;
+    /// Funds the client has locked for the deal (paid or not), as the provider reads them.
+    fn funds(&self) -> Option<TokenAmount>;
+    /// The provider redeems voucher `v` of interval `j` by revealing `key`.
+    fn redeem(
+        &mut self,
+        terms: &DealTerms,
+        j: u32,
+        v: &SignedVoucher,
+        key: &IntervalKey,
+    ) -> Result<(), String>;
+    /// The client submits evidence; returns the fault the judge found.
+    fn dispute(&mut self, terms: &DealTerms, evidence: &Evidence) -> Result<Fault, String>;
+    /// The deadlines pass and the deal settles.
+    fn settle(&mut self, terms: &DealTerms);
 }
 
 /// The judge's books for one deal, kept in process with the judge's own checks.
@@ -144,7 +187,41 @@ pub struct InProcessEscrow {
     pub slashed: bool,
 }
 
+impl Judge for InProcessEscrow {
+    fn open(&mut self, terms: &DealTerms, amount: &TokenAmount) -> Result<(), String> {
+        *self = InProcessEscrow::new(amount.clone(), terms.proposal.collateral.clone());
+        Ok(())
+    }
+
+    fn funds(&self) -> Option<TokenAmount> {
+        Some(self.locked.clone())
+    }
+
+    fn redeem(
+        &mut self,
+        terms: &DealTerms,
+        j: u32,
+        v: &SignedVoucher,
+        key: &IntervalKey,
+    ) -> Result<(), String> {
+        InProcessEscrow::redeem(self, terms, j, v, key)
+    }
+
+    fn dispute(&mut self, terms: &DealTerms, evidence: &Evidence) -> Result<Fault, String> {
+        InProcessEscrow::dispute(self, terms, evidence).map_err(|e| e.to_string())
+    }
+
+    fn settle(&mut self, _: &DealTerms) {
+        InProcessEscrow::settle(self)
+    }
+}
+
 impl InProcessEscrow {
+    /// Empty books: nothing locked yet.
+    pub fn empty() -> Self {
+        InProcessEscrow::new(TokenAmount::from_atto(0), TokenAmount::from_atto(0))
+    }
+
     fn new(locked: TokenAmount, collateral: TokenAmount) -> Self {
         InProcessEscrow {
             deposit: locked.clone(),
@@ -240,16 +317,36 @@ struct ProviderHost {
 
 /// Runs a whole deal over `data` and reports what each party paid and received.
 pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFault) -> Outcome {
+    run_deal_with(data, cfg, pf, cf, InProcessEscrow::empty())
+}
+
+/// [`run_deal`] against any [`Judge`] (e.g. the judge actor on a devnet).
+pub fn run_deal_with<J: Judge>(
+    data: &[u8],
+    cfg: &DealConfig,
+    pf: ProviderFault,
+    cf: ClientFault,
+    judge: J,
+) -> Outcome<J> {
     let payload = Payload::from_bytes(data, cfg.block_size).expect("payload encodes");
-    let client_key = SecpSigner::random();
-    let provider_key = SecpSigner::random();
+    let parties = cfg.parties.clone().unwrap_or_else(|| Parties {
+        client: SecpSigner::random(),
+        provider: SecpSigner::random(),
+        judge: Address::new_id(1000),
+        deal_id: 1,
+        key_reveal_deadline: 1000,
+        dispute_window: 100,
+    });
+    let client_key = parties.client;
+    let provider_key = parties.provider;
+    let deal_id = parties.deal_id;
     let mode = if cfg.zk.is_some() {
         ProofMode::Zk
     } else {
         ProofMode::Fraud
     };
     let proposal = DealProposal {
-        deal_id: 1,
+        deal_id,
         client: client_key.address(),
         provider: provider_key.address(),
         payload_root: payload.root,
@@ -257,13 +354,13 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
         price_per_chunk: TokenAmount::from_atto(cfg.price_per_chunk),
         mode,
         circuit_id: cfg.zk.as_ref().map(|k| k.verifier.circuit_id()),
-        judge: Address::new_id(1000),
-        lane: 1,
+        judge: parties.judge,
+        lane: deal_id,
         collateral: TokenAmount::from_atto(cfg.collateral),
-        key_reveal_deadline: 1000,
-        dispute_window: 100,
+        key_reveal_deadline: parties.key_reveal_deadline,
+        dispute_window: parties.dispute_window,
     };
-    let (cstate, first) = ClientState::new(1, mode);
+    let (cstate, first) = ClientState::new(deal_id, mode);
     let mut c = ClientHost {
         key: client_key,
         state: cstate,
@@ -281,7 +378,7 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
     };
     let mut p = ProviderHost {
         key: provider_key,
-        state: ProviderState::new(1, mode),
+        state: ProviderState::new(deal_id, mode),
         deal: None,
         payload,
         bundles: BTreeMap::new(),
@@ -292,7 +389,7 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
         blocks_per_interval: cfg.blocks_per_interval,
         zk: cfg.zk.clone(),
     };
-    let mut escrow = InProcessEscrow::new(TokenAmount::from_atto(0), TokenAmount::from_atto(0));
+    let mut escrow = judge;
     let mut to_client: VecDeque<Vec<u8>> = VecDeque::new();
     let mut to_provider: VecDeque<Vec<u8>> = VecDeque::new();
     let mut fault = None;
@@ -323,7 +420,9 @@ pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFaul
         } else if c.awaiting_deadline {
             // The deadlines pass: the judge returns what was not redeemed.
             c.awaiting_deadline = false;
-            escrow.settle();
+            if let Some(d) = &c.deal {
+                escrow.settle(&d.terms().terms);
+            }
             let e = if c.state.status == crate::fsm::client::ClientStatus::Cancelling {
                 ClientEvent::CancelComplete
             } else {
@@ -373,7 +472,7 @@ impl ClientHost {
         &mut self,
         e: ClientEvent,
         out: &mut VecDeque<Vec<u8>>,
-        escrow: &mut InProcessEscrow,
+        escrow: &mut impl Judge,
         fault: &mut Option<Fault>,
     ) {
         match self.state.step(e) {
@@ -390,7 +489,7 @@ impl ClientHost {
         &mut self,
         bytes: &[u8],
         out: &mut VecDeque<Vec<u8>>,
-        escrow: &mut InProcessEscrow,
+        escrow: &mut impl Judge,
         fault: &mut Option<Fault>,
     ) {
         let Ok(msg) = from_cbor::<Message>(bytes) else {
@@ -457,7 +556,7 @@ impl ClientHost {
         &mut self,
         actions: Vec<ClientAction>,
         out: &mut VecDeque<Vec<u8>>,
-        escrow: &mut InProcessEscrow,
+        escrow: &mut impl Judge,
         fault: &mut Option<Fault>,
     ) {
         for a in actions {
@@ -474,11 +573,14 @@ impl ClientHost {
                         .last()
                         .map(|i| i.owed.clone())
                         .unwrap_or_default();
-                    *escrow =
-                        InProcessEscrow::new(total, d.terms().terms.proposal.collateral.clone());
-                    // In process the lock lands at once: pushed, then confirmed.
-                    self.event(ClientEvent::FundsLockPushed, out, escrow, fault);
-                    Some(ClientEvent::FundsLocked)
+                    match escrow.open(&d.terms().terms, &total) {
+                        Ok(()) => {
+                            // The lock has landed: pushed, then confirmed.
+                            self.event(ClientEvent::FundsLockPushed, out, escrow, fault);
+                            Some(ClientEvent::FundsLocked)
+                        }
+                        Err(reason) => Some(ClientEvent::Error { reason }),
+                    }
                 }
                 ClientAction::AllocateLane => Some(ClientEvent::LaneAllocated),
                 ClientAction::SendStartTransfer => {
@@ -669,19 +771,14 @@ fn signed_fault_evidence(bundle: &IntervalBundle, err: &ClientError) -> Option<E
 }
 
 impl ProviderHost {
-    fn event(
-        &mut self,
-        e: ProviderEvent,
-        out: &mut VecDeque<Vec<u8>>,
-        escrow: &mut InProcessEscrow,
-    ) {
+    fn event(&mut self, e: ProviderEvent, out: &mut VecDeque<Vec<u8>>, escrow: &mut impl Judge) {
         if let Ok((state, actions)) = self.state.step(e) {
             self.state = state;
             self.act(actions, out, escrow);
         }
     }
 
-    fn receive(&mut self, bytes: &[u8], out: &mut VecDeque<Vec<u8>>, escrow: &mut InProcessEscrow) {
+    fn receive(&mut self, bytes: &[u8], out: &mut VecDeque<Vec<u8>>, escrow: &mut impl Judge) {
         let Ok(msg) = from_cbor::<Message>(bytes) else {
             return;
         };
@@ -738,7 +835,7 @@ impl ProviderHost {
         &mut self,
         actions: Vec<ProviderAction>,
         out: &mut VecDeque<Vec<u8>>,
-        escrow: &mut InProcessEscrow,
+        escrow: &mut impl Judge,
     ) {
         for a in actions {
             let next = match a {
@@ -854,11 +951,11 @@ impl ProviderHost {
         &mut self,
         j: u32,
         out: &mut VecDeque<Vec<u8>>,
-        escrow: &InProcessEscrow,
+        escrow: &impl Judge,
     ) -> Option<ProviderEvent> {
         let d = self.deal.as_mut().expect("accepted");
         let v = self.voucher.take()?;
-        match d.reveal_key(j, &v, Some(escrow.locked.clone())) {
+        match d.reveal_key(j, &v, escrow.funds()) {
             Ok(key) => {
                 if self.fault == ProviderFault::NeverReveal(j) {
                     return None;

@@ -1,8 +1,9 @@
 //! `zk` mode: a Groth16 proof for every chunk, from the statement the chunk already carries.
 //!
 //! The bridge between statements ([`ozkcp_core::statement::Statement`]) and the circuit's public
-//! side ([`ozkcp_zk::ChunkPublic`]) lives here, once: the provider proves through it, the client
-//! verifies through it, and the same [`ZkVerifier`] answers the judge's [`ProofVerifier`] trait.
+//! side ([`ozkcp_zk::ChunkPublic`]) lives in `ozkcp_zk::statement`, once: the provider proves
+//! through it, the client verifies through it, and [`ZkVerifier`] answers the judge's
+//! [`ProofVerifier`] trait with the same code the judge actor runs in Wasm.
 //! The chain-link constraint is not used yet (circuits are built without `link`).
 
 use ozkcp_core::bytes::Bytes32;
@@ -20,20 +21,7 @@ use std::sync::Arc;
 
 use crate::IntervalBundle;
 
-/// The circuit's public side of a chunk, from its statement and ciphertext.
-pub fn chunk_public(statement: &Statement, ciphertext: &[u8]) -> ChunkPublic {
-    ChunkPublic {
-        index: statement.index,
-        off: statement.offset,
-        len: statement.len,
-        final_chunk: statement.is_final(),
-        h_in: statement.h_in.0,
-        h_out: statement.h_out.0,
-        lock: statement.lock.0,
-        lock_prev: None,
-        ciphertext: ciphertext.to_vec(),
-    }
-}
+pub use ozkcp_zk::chunk_public;
 
 /// Verifies chunk proofs of one circuit: the client before paying, the judge on a dispute.
 #[derive(Clone, Debug)]
@@ -53,6 +41,11 @@ impl ZkVerifier {
     /// The circuit id (SHA-256 of the verifying key) deals name.
     pub fn circuit_id(&self) -> Bytes32 {
         Bytes32(self.key.circuit_id())
+    }
+
+    /// The compressed verifying key, as the judge actor's `RegisterVerifyingKey` takes it.
+    pub fn verifying_key_bytes(&self) -> Vec<u8> {
+        ozkcp_zk::vk_to_bytes(self.key.verifying_key())
     }
 
     /// Checks every chunk of `bundle`: a proof is present, its digest is the one stated, and all
@@ -79,6 +72,7 @@ impl ZkVerifier {
     }
 }
 
+/// The judge's check, with this verifier's key (the same code the judge actor runs).
 impl ProofVerifier for ZkVerifier {
     fn verify_chunk_proof(
         &self,
@@ -87,14 +81,8 @@ impl ProofVerifier for ZkVerifier {
         ciphertext: &[u8],
         proof: &[u8],
     ) -> Result<(), ProofRejected> {
-        if terms.proposal.circuit_id != Some(self.circuit_id()) {
-            return Err(ProofRejected::Unavailable(
-                "no verifying key for the deal's circuit".into(),
-            ));
-        }
-        let proof = proof_from_bytes(proof).map_err(|e| ProofRejected::Invalid(e.to_string()))?;
-        ozkcp_zk::verify_chunk(&self.key, &chunk_public(statement, ciphertext), &proof)
-            .map_err(|e| ProofRejected::Invalid(e.to_string()))
+        self.key
+            .verify_chunk_proof(terms, statement, ciphertext, proof)
     }
 }
 

@@ -277,7 +277,8 @@ pub enum EvidenceKind {
 }
 
 impl EvidenceKind {
-    fn from_u8(k: u8) -> Option<Self> {
+    /// The kind with wire number `k`.
+    pub fn from_u8(k: u8) -> Option<Self> {
         Some(match k {
             0 => EvidenceKind::WrongKey,
             1 => EvidenceKind::InvalidProof,
@@ -598,6 +599,23 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The fault of `kind` at `interval` (and `chunk`, which chunk faults need and a wrong key
+    /// must not have), as the judge actor reports it. `None` if the parts do not fit together.
+    pub fn from_parts(kind: EvidenceKind, interval: u32, chunk: Option<u64>) -> Option<Fault> {
+        Some(match (kind, chunk) {
+            (EvidenceKind::WrongKey, None) => Fault::WrongKey { interval },
+            (EvidenceKind::WrongKey, Some(_)) | (_, None) => return None,
+            (EvidenceKind::InvalidProof, Some(index)) => Fault::InvalidProof { interval, index },
+            (EvidenceKind::BadChunk, Some(index)) => Fault::BadChunk { interval, index },
+            (EvidenceKind::BrokenChain, Some(index)) => Fault::BrokenChain { interval, index },
+            (EvidenceKind::BadChainStart, Some(index)) => Fault::BadChainStart { interval, index },
+            (EvidenceKind::WrongFinalDigest, Some(index)) => {
+                Fault::WrongFinalDigest { interval, index }
+            }
+            (EvidenceKind::BadLayout, Some(index)) => Fault::BadLayout { interval, index },
+        })
+    }
+
     /// The kind of evidence that proves this fault.
     pub fn kind(&self) -> EvidenceKind {
         match self {
@@ -1040,5 +1058,51 @@ pub fn verify_evidence(
                 }),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_rebuild_from_their_parts_and_nothing_else_does() {
+        let faults = [
+            Fault::WrongKey { interval: 3 },
+            Fault::InvalidProof {
+                interval: 1,
+                index: 9,
+            },
+            Fault::BadChunk {
+                interval: 2,
+                index: 7,
+            },
+            Fault::BrokenChain {
+                interval: 0,
+                index: 1,
+            },
+            Fault::BadChainStart {
+                interval: 4,
+                index: 40,
+            },
+            Fault::WrongFinalDigest {
+                interval: 5,
+                index: 55,
+            },
+            Fault::BadLayout {
+                interval: 6,
+                index: 66,
+            },
+        ];
+        for f in faults {
+            let kind = EvidenceKind::from_u8(f.kind() as u8).unwrap();
+            assert_eq!(Fault::from_parts(kind, f.interval(), f.chunk()), Some(f));
+            let flipped = match f.chunk() {
+                Some(_) => None,
+                None => Some(0),
+            };
+            assert_eq!(Fault::from_parts(kind, f.interval(), flipped), None);
+        }
+        assert_eq!(EvidenceKind::from_u8(7), None);
     }
 }

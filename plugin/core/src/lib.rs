@@ -26,4 +26,5 @@ pub mod voucher;
 
 pub use cid::Cid;
 pub use fvm_shared::address::Address;
+pub use fvm_shared::clock::ChainEpoch;
 pub use fvm_shared::econ::TokenAmount;

@@ -58,8 +58,11 @@ pub fn secp_address(key: &VerifyingKey) -> Address {
     Address::new_secp256k1(point.as_bytes()).expect("an uncompressed point is 65 bytes")
 }
 
-/// Recovers the f1 address that made `sig` over `msg`.
-pub fn recover_signer(sig: &Signature, msg: &[u8]) -> Result<Address, SigError> {
+/// Checks the form of a secp256k1 signature without recovering its key: type, 65 bytes, `r`
+/// and `s` in range, low `s` (no malleable twin), recovery id 0..3. Hosts that verify through
+/// another implementation (the judge actor, through the FVM syscall) call it first, so every
+/// verifier accepts exactly the same signatures.
+pub fn check_secp_form(sig: &Signature) -> Result<(EcdsaSignature, RecoveryId), SigError> {
     if sig.signature_type() != SignatureType::Secp256k1 {
         return Err(SigError::UnsupportedType(sig.signature_type()));
     }
@@ -74,6 +77,12 @@ pub fn recover_signer(sig: &Signature, msg: &[u8]) -> Result<Address, SigError> 
     }
     let rec =
         RecoveryId::from_byte(bytes[64]).ok_or(SigError::Malformed("recovery id is not 0..3"))?;
+    Ok((ecdsa, rec))
+}
+
+/// Recovers the f1 address that made `sig` over `msg`.
+pub fn recover_signer(sig: &Signature, msg: &[u8]) -> Result<Address, SigError> {
+    let (ecdsa, rec) = check_secp_form(sig)?;
     let key = VerifyingKey::recover_from_prehash(&signing_digest(msg), &ecdsa, rec)
         .map_err(|_| SigError::Malformed("no public key recovers from it"))?;
     Ok(secp_address(&key))

@@ -46,6 +46,7 @@ pub mod params;
 pub mod poseidon;
 #[rustfmt::skip]
 pub mod poseidon_constants;
+pub mod statement;
 pub mod types;
 pub mod verifier;
 
@@ -68,6 +69,7 @@ pub use params::{
 };
 #[cfg(feature = "std")]
 pub use params::{read_params_pk, read_params_vk, write_params_dir, ParamsManifest};
+pub use statement::chunk_public;
 pub use types::{ChunkPublic, ChunkWitness, CircuitShape};
 pub use verifier::{verify_batch, verify_chunk, verify_inputs, PreparedKey};
 

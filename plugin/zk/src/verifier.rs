@@ -46,6 +46,11 @@ impl PreparedKey {
     pub fn circuit_id(&self) -> [u8; 32] {
         self.id
     }
+
+    /// The verifying key itself (e.g. to register it with the judge actor).
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.pvk.vk
+    }
 }
 
 /// Verify a proof against an already packed public input vector.
