@@ -24,6 +24,8 @@ fn main() {
         "../judge/src",
         "../judge/Cargo.toml",
         "../../plugin/core",
+        "../../plugin/zk/src",
+        "../../plugin/zk/Cargo.toml",
         "../../Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={p}");

@@ -509,6 +509,41 @@ impl Devnet {
         Ok(results)
     }
 
+    /// Makes `n` empty epochs (no messages, same state), so deadlines pass without traffic, as
+    /// time passes on a real chain. Returns the new head epoch.
+    pub fn advance(&self, n: u64) -> Result<u64, DevnetError> {
+        let mut head = self.head.lock().expect("head lock");
+        for _ in 0..n {
+            let epoch = head.epoch + 1;
+            let timestamp = head.genesis_time + epoch * EPOCH_DURATION_SECONDS;
+            let tipset = Tipset {
+                epoch,
+                block: Cid::default(),
+                parent: Some(head.tipset),
+                parent_state_root: head.state_root,
+                state_root: head.state_root,
+                messages: Vec::new(),
+                timestamp,
+            };
+            let (tipset, tipset_bytes, header) = Self::seal_tipset(tipset)?;
+            let new_head = HeadRecord {
+                epoch,
+                tipset: tipset.block,
+                ..head.clone()
+            };
+            self.store.commit_epoch(
+                epoch,
+                &tipset_bytes,
+                &[header],
+                &[],
+                &fvm_ipld_encoding::to_vec(&new_head)?,
+            )?;
+            *head = new_head;
+        }
+        self.epochs.send_replace(head.epoch);
+        Ok(head.epoch)
+    }
+
     fn lookup_of(message: Cid, unsigned: Cid, ret: &ApplyRet, epoch: u64, tipset: Cid) -> Lookup {
         Lookup {
             message,

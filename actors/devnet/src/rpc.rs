@@ -5,7 +5,7 @@
 //! `Filecoin.StateLookupID`, `Filecoin.ChainGetMessage`, `Filecoin.ChainHead`, `Filecoin.ChainGetTipSetByHeight`,
 //! `Filecoin.ChainReadObj`, `Filecoin.MpoolPush`, `Filecoin.MpoolGetNonce`, `Filecoin.StateWaitMsg`,
 //! `Filecoin.StateSearchMsg`, `Filecoin.StateGetActor`, `Filecoin.StateReadState`,
-//! `Filecoin.StateCall`, `Filecoin.GasEstimateMessageGas`, `Filecoin.WalletBalance`, and the devnet-only `Devnet.Accounts` and `Devnet.InstallActor`.
+//! `Filecoin.StateCall`, `Filecoin.GasEstimateMessageGas`, `Filecoin.WalletBalance`, and the devnet-only `Devnet.Accounts`, `Devnet.InstallActor` and `Devnet.Advance`.
 //! Tipset-key params are accepted and ignored: every query reads the head.
 //! A method's own error comes back with code 1, as Lotus does.
 
@@ -151,6 +151,10 @@ pub trait DevnetApi {
         wasm: String,
         params: Option<String>,
     ) -> RpcResult<InstalledActorJson>;
+
+    /// Makes `epochs` empty epochs (deadlines pass); returns the new head epoch.
+    #[method(name = "Advance")]
+    async fn advance(&self, epochs: u64) -> RpcResult<u64>;
 }
 
 fn rpc_err(e: DevnetError) -> ErrorObjectOwned {
@@ -393,6 +397,15 @@ impl DevnetApiServer for RpcImpl {
                 .collect())
         })
         .await
+    }
+
+    async fn advance(&self, epochs: u64) -> RpcResult<u64> {
+        if epochs > 100_000 {
+            return Err(rpc_err(DevnetError::Invalid(format!(
+                "advance by at most 100000 epochs at once, not {epochs}"
+            ))));
+        }
+        self.blocking(move |d| d.advance(epochs)).await
     }
 
     async fn install_actor(

@@ -197,7 +197,7 @@ async fn judge_over_websocket() {
         fvm_ipld_encoding::from_slice(&l.return_bytes().unwrap()).unwrap();
     assert_eq!(ret.balance, fil(4));
 
-    // StateReadState: DAG-JSON of [accounts, locks, total] plus the raw CBOR.
+    // StateReadState: DAG-JSON of [accounts, deals, circuits, total] plus the raw CBOR.
     let st = c
         .state_read_state(judge.robust_address.clone(), None)
         .await
@@ -205,7 +205,7 @@ async fn judge_over_websocket() {
     assert_eq!(st.balance, fil(4).atto().to_string());
     assert_eq!(st.code, judge.code);
     let fields = st.state.as_array().unwrap();
-    assert_eq!(fields.len(), 3);
+    assert_eq!(fields.len(), 4);
     assert!(fields[0]["/"].is_string());
     let typed: ozkcp_judge::State =
         fvm_ipld_encoding::from_slice(&B64.decode(&st.raw_state).unwrap()).unwrap();

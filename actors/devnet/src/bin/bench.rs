@@ -12,7 +12,7 @@ use fvm_shared::METHOD_SEND;
 use ozkcp_devnet::{Devnet, GenesisConfig, Key, SignedMessage};
 
 use ozkcp_judge::method::{self, ADD_BALANCE};
-use ozkcp_judge::types::{GetAccountParams, LockFundsParams, WithdrawParams};
+use ozkcp_judge::types::{GetAccountParams, WithdrawParams};
 
 fn signed(
     net: &Devnet,
@@ -64,10 +64,11 @@ fn run(label: &str, net: &Devnet, to: Address, method: u64, n: u64, batch: u64) 
     );
 }
 
-/// Gas of each judge method, measured once each on a warm devnet.
+/// Gas of the judge's escrow methods, measured once each on a warm devnet (the deal methods are
+/// measured by `cargo run --release -p ozkcp-itests --bin judge-gas`).
 fn gas_table(net: &Devnet, judge: Address) {
     let acc = net.accounts();
-    let (client, provider) = (&acc[2].key, &acc[3].key);
+    let client = &acc[2].key;
     let fil = TokenAmount::from_whole;
     let calls: Vec<(&str, u64, RawBytes, TokenAmount)> = vec![
         (
@@ -81,26 +82,6 @@ fn gas_table(net: &Devnet, judge: Address) {
             ADD_BALANCE,
             RawBytes::default(),
             fil(10),
-        ),
-        (
-            "LockFunds (new lock)",
-            method::LOCK_FUNDS,
-            cbor(&LockFundsParams {
-                provider: provider.address,
-                deal_id: 1,
-                amount: fil(5),
-            }),
-            TokenAmount::from_atto(0),
-        ),
-        (
-            "LockFunds (top-up)",
-            method::LOCK_FUNDS,
-            cbor(&LockFundsParams {
-                provider: provider.address,
-                deal_id: 1,
-                amount: fil(1),
-            }),
-            TokenAmount::from_atto(0),
         ),
         (
             "Withdraw",
