@@ -435,10 +435,23 @@ impl<'a> Fixture<'a> {
 
     /// The same deal, not yet opened on chain.
     pub fn unopened(net: &'a Net, deal_id: u64, reveal: i64, window: i64, collateral: u64) -> Self {
+        Self::between(net, 0, 1, deal_id, reveal, window, collateral)
+    }
+
+    /// Like [`Fixture::unopened`], between genesis accounts `client` and `provider`.
+    pub fn between(
+        net: &'a Net,
+        client: usize,
+        provider: usize,
+        deal_id: u64,
+        reveal: i64,
+        window: i64,
+        collateral: u64,
+    ) -> Self {
         use ozkcp_core::deal::{DealProposal, Manifest, ProofMode};
         let data: Vec<u8> = (0..1500u32).map(|i| (i * 29 + 3) as u8).collect();
         let payload = ozkcp::payload::Payload::from_bytes(&data, 256).expect("payload");
-        let parties = net.parties(0, 1, deal_id, reveal, window);
+        let parties = net.parties(client, provider, deal_id, reveal, window);
         let blocks = payload.refs();
         let mut ends = vec![1u32];
         while *ends.last().expect("non-empty") < blocks.len() as u32 {
