@@ -397,40 +397,63 @@ impl<'a> Fixture<'a> {
     /// `collateral`.
     pub fn open(net: &'a Net, deal_id: u64, reveal: i64, window: i64, collateral: u64) -> Self {
         let f = Self::unopened(net, deal_id, reveal, window, collateral);
-        net.ok(
-            &net.key(0),
-            method::ADD_BALANCE,
-            RawBytes::default(),
-            f.amount.clone(),
+        f.open_on_chain();
+        f
+    }
+
+    /// Opens this deal on chain: the client deposits and locks the price, the provider deposits
+    /// and locks the collateral.
+    pub fn open_on_chain(&self) {
+        let net = self.net;
+        let (client, provider) = (
+            self.party(&self.terms.proposal.client),
+            self.party(&self.terms.proposal.provider),
         );
         net.ok(
-            &net.key(0),
+            &client,
+            method::ADD_BALANCE,
+            RawBytes::default(),
+            self.amount.clone(),
+        );
+        net.ok(
+            &client,
             method::LOCK_FUNDS,
             params(&LockFundsParams {
-                terms: f.terms.clone(),
-                amount: f.amount.clone(),
+                terms: self.terms.clone(),
+                amount: self.amount.clone(),
             }),
             atto(0),
         );
-        if collateral > 0 {
+        let collateral = self.terms.proposal.collateral.clone();
+        if collateral.is_positive() {
             net.ok(
-                &net.key(1),
+                &provider,
                 method::ADD_BALANCE,
                 RawBytes::default(),
-                atto(collateral),
+                collateral,
             );
         }
         net.ok(
-            &net.key(1),
+            &provider,
             method::LOCK_COLLATERAL,
             params(&LockCollateralParams {
-                client: f.terms.proposal.client,
-                deal_id,
-                terms: f.terms.digest().expect("terms digest"),
+                client: self.terms.proposal.client,
+                deal_id: self.terms.proposal.deal_id,
+                terms: self.terms.digest().expect("terms digest"),
             }),
             atto(0),
         );
-        f
+    }
+
+    /// The genesis key behind `addr`.
+    fn party(&self, addr: &Address) -> Key {
+        self.net
+            .net
+            .accounts()
+            .into_iter()
+            .find(|a| a.key.address == *addr)
+            .map(|a| a.key)
+            .expect("a genesis account")
     }
 
     /// The same deal, not yet opened on chain.
@@ -448,14 +471,42 @@ impl<'a> Fixture<'a> {
         window: i64,
         collateral: u64,
     ) -> Self {
+        Self::build(
+            net,
+            (client, provider),
+            deal_id,
+            (reveal, window),
+            collateral,
+            None,
+        )
+    }
+
+    /// A zk-mode deal between accounts 0 and 1 (S = 64, 128 B blocks, one block per interval),
+    /// every chunk proven with `zk`'s circuit; not yet opened on chain.
+    pub fn zk(net: &'a Net, deal_id: u64, zk: &ozkcp::zk::ZkKeys) -> Self {
+        Self::build(net, (0, 1), deal_id, (200, 50), 1_000, Some(zk))
+    }
+
+    fn build(
+        net: &'a Net,
+        (client, provider): (usize, usize),
+        deal_id: u64,
+        (reveal, window): (i64, i64),
+        collateral: u64,
+        zk: Option<&ozkcp::zk::ZkKeys>,
+    ) -> Self {
         use ozkcp_core::deal::{DealProposal, Manifest, ProofMode};
-        let data: Vec<u8> = (0..1500u32).map(|i| (i * 29 + 3) as u8).collect();
-        let payload = ozkcp::payload::Payload::from_bytes(&data, 256).expect("payload");
+        let (len, block, per_interval) = match zk {
+            None => (1500u32, 256, 2),
+            Some(_) => (200, 128, 1),
+        };
+        let data: Vec<u8> = (0..len).map(|i| (i * 29 + 3) as u8).collect();
+        let payload = ozkcp::payload::Payload::from_bytes(&data, block).expect("payload");
         let parties = net.parties(client, provider, deal_id, reveal, window);
         let blocks = payload.refs();
         let mut ends = vec![1u32];
         while *ends.last().expect("non-empty") < blocks.len() as u32 {
-            let next = (ends.last().expect("non-empty") + 2).min(blocks.len() as u32);
+            let next = (ends.last().expect("non-empty") + per_interval).min(blocks.len() as u32);
             ends.push(next);
         }
         let terms = DealTerms {
@@ -466,8 +517,12 @@ impl<'a> Fixture<'a> {
                 payload_root: payload.root,
                 chunk_size: 64,
                 price_per_chunk: atto(10),
-                mode: ProofMode::Fraud,
-                circuit_id: None,
+                mode: if zk.is_some() {
+                    ProofMode::Zk
+                } else {
+                    ProofMode::Fraud
+                },
+                circuit_id: zk.map(|k| k.verifier.circuit_id()),
                 judge: net.judge,
                 lane: deal_id,
                 collateral: atto(collateral),
@@ -484,6 +539,10 @@ impl<'a> Fixture<'a> {
         let provider =
             ozkcp::provider::ProviderDeal::with_keys(terms.clone(), parties.provider, keys.clone())
                 .expect("provider deal");
+        let provider = match zk {
+            Some(k) => provider.with_prover(k.prover.clone()),
+            None => provider,
+        };
         let bundles = layout
             .intervals
             .iter()
