@@ -370,6 +370,19 @@ pub fn dispute_name(kind: EvidenceKind) -> &'static str {
     }
 }
 
+/// How a fixture's payload is laid out.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Payload bytes.
+    pub len: u32,
+    /// Leaf block size.
+    pub block: usize,
+    /// Leaf blocks per payment interval.
+    pub per_interval: u32,
+    /// Chunk size `S`.
+    pub chunk: u32,
+}
+
 /// An active deal on chain built by hand (no state machines), for tests that send the judge
 /// exactly the message they want: the terms, the provider's key chain, every interval encrypted
 /// and committed, and helpers for vouchers, keys and evidence.
@@ -471,20 +484,39 @@ impl<'a> Fixture<'a> {
         window: i64,
         collateral: u64,
     ) -> Self {
+        let shape = Shape {
+            len: 1500,
+            block: 256,
+            per_interval: 2,
+            chunk: 64,
+        };
+        let parties = (client, provider);
         Self::build(
             net,
-            (client, provider),
+            parties,
             deal_id,
             (reveal, window),
             collateral,
+            shape,
             None,
         )
+    }
+
+    /// A fraud-mode deal between accounts 0 and 1 laid out as `shape`; not yet opened on chain.
+    pub fn shaped(net: &'a Net, deal_id: u64, shape: Shape) -> Self {
+        Self::build(net, (0, 1), deal_id, (200, 50), 1_000, shape, None)
     }
 
     /// A zk-mode deal between accounts 0 and 1 (S = 64, 128 B blocks, one block per interval),
     /// every chunk proven with `zk`'s circuit; not yet opened on chain.
     pub fn zk(net: &'a Net, deal_id: u64, zk: &ozkcp::zk::ZkKeys) -> Self {
-        Self::build(net, (0, 1), deal_id, (200, 50), 1_000, Some(zk))
+        let shape = Shape {
+            len: 200,
+            block: 128,
+            per_interval: 1,
+            chunk: 64,
+        };
+        Self::build(net, (0, 1), deal_id, (200, 50), 1_000, shape, Some(zk))
     }
 
     fn build(
@@ -493,13 +525,16 @@ impl<'a> Fixture<'a> {
         deal_id: u64,
         (reveal, window): (i64, i64),
         collateral: u64,
+        shape: Shape,
         zk: Option<&ozkcp::zk::ZkKeys>,
     ) -> Self {
         use ozkcp_core::deal::{DealProposal, Manifest, ProofMode};
-        let (len, block, per_interval) = match zk {
-            None => (1500u32, 256, 2),
-            Some(_) => (200, 128, 1),
-        };
+        let Shape {
+            len,
+            block,
+            per_interval,
+            chunk,
+        } = shape;
         let data: Vec<u8> = (0..len).map(|i| (i * 29 + 3) as u8).collect();
         let payload = ozkcp::payload::Payload::from_bytes(&data, block).expect("payload");
         let parties = net.parties(client, provider, deal_id, reveal, window);
@@ -515,7 +550,7 @@ impl<'a> Fixture<'a> {
                 client: parties.client.address(),
                 provider: parties.provider.address(),
                 payload_root: payload.root,
-                chunk_size: 64,
+                chunk_size: chunk,
                 price_per_chunk: atto(10),
                 mode: if zk.is_some() {
                     ProofMode::Zk
@@ -634,6 +669,31 @@ impl<'a> Fixture<'a> {
             reveal,
         ))
         .expect("encodes")
+    }
+
+    /// Chunk `pos` of interval `j` with its path to the interval's signed root.
+    pub fn signed_statement(&self, j: usize, pos: usize) -> ozkcp_core::evidence::SignedStatement {
+        let b = &self.bundles[j];
+        let leaves: Vec<_> = b
+            .chunks
+            .iter()
+            .map(|c| c.statement.leaf().expect("leaf"))
+            .collect();
+        let tree = ozkcp_core::merkle::MerkleTree::new(leaves);
+        ozkcp_core::evidence::SignedStatement::from_tree(
+            b.chunks[pos].statement.clone(),
+            &tree,
+            b.commitment.clone(),
+        )
+        .expect("under the root")
+    }
+
+    /// Re-signs interval `j`'s root after its chunks were changed (as a cheating provider does).
+    pub fn recommit(&mut self, j: usize) {
+        self.bundles[j].commitment = self
+            .provider
+            .commit(j as u32, &self.bundles[j].chunks)
+            .expect("commits");
     }
 
     /// `Settle` / `GetDeal` params.

@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 use ozkcp::zk::{dev_setup, ZkKeys};
 use ozkcp_core::bytes::Bytes32;
 use ozkcp_core::evidence::{encode_evidence, proof_digest, Evidence, SignedStatement};
-use ozkcp_core::merkle::MerkleTree;
 use ozkcp_itests::{atto, params, Fixture, Net};
 use ozkcp_judge::types::{DealStatus, DisputeReturn, RegisterVerifyingKeyParams};
 use ozkcp_judge::{exit, method};
@@ -35,21 +34,14 @@ fn swapped_proof(f: &mut Fixture, j: usize, pos: usize) -> (SignedStatement, Vec
     let c = &mut b.chunks[pos];
     c.statement.proof_digest = other.as_ref().map(|p| proof_digest(p));
     c.proof = other;
-    b.commitment = f.provider.commit(j as u32, &b.chunks).unwrap();
+    f.recommit(j);
     signed(f, j, pos)
 }
 
 fn signed(f: &Fixture, j: usize, pos: usize) -> (SignedStatement, Vec<u8>, Vec<u8>) {
-    let b = &f.bundles[j];
-    let leaves: Vec<_> = b
-        .chunks
-        .iter()
-        .map(|c| c.statement.leaf().unwrap())
-        .collect();
-    let tree = MerkleTree::new(leaves);
-    let c = &b.chunks[pos];
-    let s = SignedStatement::from_tree(c.statement.clone(), &tree, b.commitment.clone()).unwrap();
-    (s, c.ciphertext.clone(), c.proof.clone().unwrap().to_vec())
+    let c = &f.bundles[j].chunks[pos];
+    let proof = c.proof.clone().unwrap().to_vec();
+    (f.signed_statement(j, pos), c.ciphertext.clone(), proof)
 }
 
 #[test]
@@ -126,5 +118,8 @@ fn an_invalid_groth16_proof_is_disputed_and_won_on_chain() {
     // Two deposits of the price (the refused lock's and the deal's), all free again, plus the
     // provider's collateral.
     let price = &f.amount;
-    assert_eq!(net.account(net.id(0)), (price + price + atto(1_000), atto(0)));
+    assert_eq!(
+        net.account(net.id(0)),
+        (price + price + atto(1_000), atto(0))
+    );
 }
