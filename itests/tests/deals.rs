@@ -46,13 +46,11 @@ fn honest_deal_pays_the_provider_and_the_client_reads_its_keys_on_chain() {
     assert_eq!(o.client.status, C::Completed, "{}", o.client.message);
     assert_eq!(o.provider.status, P::Completed);
     assert_eq!(o.data.as_deref(), Some(o.original.as_slice()));
-    // Paid but held until the dispute window closes.
+    // Paid, but the pay stays in the client's reserve until the dispute window closes.
     let held = o.escrow.deal(1).unwrap();
     assert_eq!(held.status, DealStatus::Active);
-    assert_eq!(
-        net.account(net.id(1)),
-        (price(&o) + atto(COLLATERAL), price(&o) + atto(COLLATERAL))
-    );
+    assert_eq!(net.account(net.id(1)), (atto(COLLATERAL), atto(COLLATERAL)));
+    assert_eq!(net.account(net.id(0)), (price(&o), price(&o)));
     // Too early: the window is open.
     let early = net.call(
         &net.key(1),

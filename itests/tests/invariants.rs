@@ -4,7 +4,7 @@
 //!
 //! After every message: Σ balances in the actor's state = the actor's FIL balance (and the
 //! state's own invariants). At the end: every account holds exactly what it was owed — its
-//! FIL plus escrow changed only by the pay of its unslashed deals and the collateral of its
+//! FIL plus escrow changed only by the pay of its settled deals and the collateral of its
 //! slashed ones — and no provider was paid beyond a voucher it redeemed with the right key.
 
 use std::collections::BTreeMap;
@@ -177,8 +177,11 @@ fn money_is_conserved_and_nobody_gets_more_than_owed() {
         if d.status == DealStatus::Slashed {
             *gain.entry(d.client).or_default() += &d.collateral;
             *gain.entry(d.provider).or_default() -= &d.collateral;
-        } else {
-            assert_eq!(d.paid, cap, "deal {}: paid what it redeemed", d.deal_id);
+            continue;
+        }
+        assert_eq!(d.paid, cap, "deal {}: paid what it redeemed", d.deal_id);
+        if d.status == DealStatus::Settled {
+            // Pay moves at settlement; until then it stays in the client's reserve.
             *gain.entry(d.client).or_default() -= &d.paid;
             *gain.entry(d.provider).or_default() += &d.paid;
         }

@@ -11,11 +11,15 @@
 //! Invariants, checked by [`State::check_invariants`]:
 //! - `total` == Σ `account.balance` == the actor's FIL balance (the last one is checked on chain);
 //! - for every account, 0 ≤ `locked` ≤ `balance`, and `locked` == Σ over its live deals of
-//!   `deal.locked` (as client) and `deal.paid + deal.collateral` (as provider of an active deal).
+//!   `deal.locked + deal.paid` (as client: the whole reserve, paid or not) and `deal.collateral`
+//!   (as provider of an active deal).
 //!
 //! Money only moves between accounts here, never in or out, except through `add_balance` and
-//! `withdraw`: a redeemed voucher moves the client's locked funds to the provider's locked funds;
-//! a won dispute moves the provider's pay and collateral to the client; settling unlocks.
+//! `withdraw`. A redeemed voucher changes only the deal (`paid` up, `locked` down): the pay stays
+//! in the client's locked funds, so a redeem writes one small record whatever the number of
+//! accounts. Settling moves the pay to the provider and unlocks the rest; a won dispute moves
+//! the provider's collateral to the client and unlocks the client's whole reserve (so the pay
+//! never leaves).
 
 use cid::Cid;
 use fvm_ipld_blockstore::Blockstore;
@@ -440,16 +444,16 @@ impl State {
                 paid: deal.paid,
             });
         }
+        // Only the deal changes: the pay stays locked in the client's account until the deal
+        // settles (then it moves to the provider) or is slashed (then it never moves). So a
+        // redeem writes one small record, whatever the number of accounts.
         let due = &redeemed.amount - &deal.paid;
-        let mut accounts = self.accounts(store)?;
-        accounts.transfer_locked(deal.client, deal.provider, &due, true)?;
         deal.locked -= &due;
         deal.paid += &due;
         deal.nonce = Some(redeemed.nonce);
         deal.voucher = Some(redeemed.voucher);
         deal.key = Some(redeemed.key);
         self.put_deal(store, &deal)?;
-        self.accounts = accounts.0.flush()?;
         Ok(deal)
     }
 
@@ -472,8 +476,8 @@ impl State {
         }
         let to_client = &deal.paid + &deal.collateral;
         let mut accounts = self.accounts(store)?;
-        accounts.transfer_locked(deal.provider, deal.client, &to_client, false)?;
-        accounts.unlock(deal.client, &deal.locked)?;
+        accounts.transfer_locked(deal.provider, deal.client, &deal.collateral, false)?;
+        accounts.unlock(deal.client, &(&deal.locked + &deal.paid))?;
         deal.status = DealStatus::Slashed;
         deal.fault = Some(kind);
         self.put_deal(store, &deal)?;
@@ -492,7 +496,7 @@ impl State {
         let mut deal = self.existing_deal(store, client, deal_id)?;
         let to_provider = match deal.status {
             DealStatus::Active => &deal.paid + &deal.collateral,
-            DealStatus::Open => TokenAmount::zero(),
+            DealStatus::Open => deal.paid.clone(), // zero: nothing is redeemed before acceptance
             status => {
                 return Err(StateError::WrongStatus {
                     deal_id,
@@ -502,8 +506,10 @@ impl State {
             }
         };
         let mut accounts = self.accounts(store)?;
+        // The pay moves now; the rest of the client's reserve and the collateral are unlocked.
+        accounts.transfer_locked(deal.client, deal.provider, &deal.paid, false)?;
         accounts.unlock(deal.client, &deal.locked)?;
-        accounts.unlock(deal.provider, &to_provider)?;
+        accounts.unlock(deal.provider, &(&to_provider - &deal.paid))?;
         deal.status = DealStatus::Settled;
         self.put_deal(store, &deal)?;
         self.accounts = accounts.0.flush()?;
@@ -579,10 +585,10 @@ impl State {
                 )));
             }
             if d.status.is_live() {
-                *locked.entry(d.client).or_default() += &d.locked;
+                *locked.entry(d.client).or_default() += &d.locked + &d.paid;
             }
             if d.status == DealStatus::Active {
-                *locked.entry(d.provider).or_default() += &d.paid + &d.collateral;
+                *locked.entry(d.provider).or_default() += &d.collateral;
             }
         }
         for (id, a) in &accounts {
@@ -687,7 +693,7 @@ mod tests {
     }
 
     #[test]
-    fn redeem_pays_into_held_funds_and_settle_releases_them() {
+    fn redeem_records_the_pay_and_settle_moves_it() {
         let bs = MemoryBlockstore::default();
         let mut st = State::new(&bs).unwrap();
         st.add_balance(&bs, 100, &fil(1000)).unwrap();
@@ -708,9 +714,11 @@ mod tests {
         assert_eq!(e.exit_code(), exit::ILLEGAL_ARGUMENT);
         let e = st.redeem(&bs, 100, 1, voucher(601, 3)).unwrap_err();
         assert_eq!(e.exit_code(), exit::INSUFFICIENT_FUNDS);
-        // The pay is the provider's but held: it cannot be withdrawn before settlement.
+        // The pay stays in the client's reserve until settlement: nobody can withdraw it.
         let p = st.account(&bs, 200).unwrap();
-        assert_eq!((p.balance.clone(), p.locked.clone()), (fil(300), fil(290)));
+        assert_eq!((p.balance.clone(), p.locked.clone()), (fil(50), fil(40)));
+        let c = st.account(&bs, 100).unwrap();
+        assert_eq!((c.balance.clone(), c.locked.clone()), (fil(1000), fil(600)));
         st.check_invariants(&bs).unwrap();
         let (d, to_client, to_provider) = st.settle(&bs, 100, 1).unwrap();
         assert_eq!(d.status, DealStatus::Settled);

@@ -145,8 +145,8 @@ pub struct Deal {
     pub status: DealStatus,
     /// Client funds still reserved for the deal (not yet paid).
     pub locked: TokenAmount,
-    /// Paid to the provider by redeemed vouchers. Held (locked in the provider's account) until
-    /// the deal settles, so a won dispute can refund it.
+    /// Paid to the provider by redeemed vouchers. It stays in the client's locked funds until the
+    /// deal settles (then it moves to the provider), so a won dispute refunds it by not moving it.
     pub paid: TokenAmount,
     /// The provider's collateral (locked in its account once the deal is active).
     pub collateral: TokenAmount,

@@ -142,6 +142,25 @@ fn main() {
     );
     t.add("RedeemVoucher (first)", &r, None);
     let last = f.bundles.len() as u32 - 1;
+    let redeem = f.redeem(&f.voucher(last), f.key(last));
+    let traced = net
+        .net
+        .simulate_traced(
+            net.net
+                .message(
+                    &provider,
+                    net.judge,
+                    method::REDEEM_VOUCHER,
+                    redeem,
+                    atto(0),
+                )
+                .expect("message"),
+        )
+        .expect("simulates");
+    eprintln!("RedeemVoucher gas by charge (total {}):", traced.gas_used);
+    for (name, gas) in traced.gas_by_charge.iter().take(10) {
+        eprintln!("  {name:<28} {gas:>10}");
+    }
     let r = net.ok(
         &provider,
         method::REDEEM_VOUCHER,
@@ -182,6 +201,22 @@ fn main() {
     for (i, chunk) in [64u32, 1024, 8192, 16384].into_iter().enumerate() {
         disputes(&net, &mut t, chunk, 100 * (i as u64 + 1));
     }
+
+    // Redeem again with many deals in state: the cost must not grow with the accounts.
+    let deals = net.state().all_deals(net.net.store()).expect("deals").len();
+    let f = Fixture::shaped(&net, 50, shape(64));
+    f.open_on_chain();
+    let r = net.ok(
+        &provider,
+        method::REDEEM_VOUCHER,
+        f.redeem(&f.voucher(0), f.key(0)),
+        atto(0),
+    );
+    t.add(
+        format!("RedeemVoucher ({} deals in state)", deals + 1),
+        &r,
+        None,
+    );
 
     // zk: register the key, then an invalid proof verified inside the actor.
     let keys = ozkcp::zk::dev_setup(64).expect("setup");
