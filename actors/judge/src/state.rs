@@ -3,8 +3,9 @@
 //! Layout (DAG-CBOR tuple `[accounts, deals, circuits, total]`):
 //! - `accounts`: HAMT (bit width 5, SHA-256 keyed) from the owner's actor id (8 bytes, big
 //!   endian) to [`Account`] `[balance, locked]`;
-//! - `deals`: HAMT from (client actor id ‖ deal id, 16 bytes big endian) to [`Deal`]; closed
-//!   deals stay (their keys remain readable and their ids used);
+//! - `deals`: HAMT ([`deals_config`]: links only in the root, one deal per bucket) from (client
+//!   actor id ‖ deal id, 16 bytes big endian) to [`Deal`]; closed deals stay (their keys remain
+//!   readable and their ids used);
 //! - `circuits`: HAMT from a circuit id (32 bytes) to its compressed Groth16 verifying key;
 //! - `total`: the sum of every account's `balance`.
 //!
@@ -37,6 +38,18 @@ use crate::types::{exit, Account, Deal, DealStatus};
 
 /// HAMT bit width of every map (the builtin actors' default).
 pub const HAMT_BIT_WIDTH: u32 = 5;
+
+/// The deals map's HAMT layout: the root holds links only, each deal sits in a small node below
+/// it. Every block a write touches is paid per byte (3,340 gas/B on the FVM), and with data in
+/// the root a redeem rewrote every deal stored there; this way a redeem rewrites one small node
+/// and a root of at most 32 links.
+pub fn deals_config() -> fvm_ipld_hamt::Config {
+    fvm_ipld_hamt::Config {
+        bit_width: HAMT_BIT_WIDTH,
+        min_data_depth: 1,
+        max_array_width: 1,
+    }
+}
 
 /// Why a state transition was refused.
 #[derive(Debug, thiserror::Error)]
@@ -245,7 +258,7 @@ impl State {
     /// Empty state: three empty HAMTs, total zero.
     pub fn new<BS: Blockstore>(store: &BS) -> Result<Self, StateError> {
         let accounts = Hamt::<_, Account>::new_with_bit_width(store, HAMT_BIT_WIDTH).flush()?;
-        let deals = Hamt::<_, Deal>::new_with_bit_width(store, HAMT_BIT_WIDTH).flush()?;
+        let deals = Hamt::<_, Deal>::new_with_config(store, deals_config()).flush()?;
         let circuits = Hamt::<_, RawBytes>::new_with_bit_width(store, HAMT_BIT_WIDTH).flush()?;
         Ok(State {
             accounts,
@@ -264,11 +277,7 @@ impl State {
     }
 
     fn deals<'a, BS: Blockstore>(&self, store: &'a BS) -> Result<Hamt<&'a BS, Deal>, StateError> {
-        Ok(Hamt::load_with_bit_width(
-            &self.deals,
-            store,
-            HAMT_BIT_WIDTH,
-        )?)
+        Ok(Hamt::load_with_config(&self.deals, store, deals_config())?)
     }
 
     fn circuits<'a, BS: Blockstore>(
