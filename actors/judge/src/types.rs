@@ -285,7 +285,7 @@ pub struct SettleReturn {
     pub to_provider: TokenAmount,
 }
 
-/// Return of `LockFunds`, `Withdraw` and `GetAccount`: the caller's (or owner's) account after
+/// Return of `AddBalance`, `Withdraw` and `GetAccount`: the caller's (or owner's) account after
 /// the call.
 pub type AccountReturn = Account;
 
