@@ -13,9 +13,9 @@ step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "wasm32: the parts the judge actor needs"
 cargo check --locked -p ozkcp-core --target wasm32-unknown-unknown --no-default-features
-if [ -d plugin/zk ]; then
-    cargo check --locked -p ozkcp-zk --target wasm32-unknown-unknown --no-default-features
-fi
+cargo check --locked -p ozkcp-zk --target wasm32-unknown-unknown --no-default-features
+step "clippy: the judge actor itself (its methods only build for wasm32 with fil-actor)"
+cargo clippy --locked -p ozkcp-judge --features fil-actor --target wasm32-unknown-unknown -- -D warnings
 step "tests"
 cargo test --workspace --locked
 step "go bindings: the C ABI from Go (cgo, static library in target/release)"
