@@ -28,7 +28,7 @@ use ark_relations::gr1cs::{
 use serde::{Deserialize, Serialize};
 
 use crate::gadgets::bits::{and, to_array, Bit, Lc, Num, Result, Word};
-use crate::gadgets::chacha20::chacha20_block;
+use crate::gadgets::chacha20::chacha20_blocks;
 use crate::gadgets::poseidon::{commit, FpLc};
 use crate::gadgets::sha256::{sha256_compress, IV};
 use crate::native::KEY_CHAIN_TAG;
@@ -374,9 +374,10 @@ fn synthesize(
         Word(core::array::from_fn(|i| index_bits[32 + i].clone())),
     ];
     let mut c: Vec<[Bit; 8]> = Vec::with_capacity(s);
-    for blk in 0..nblocks {
-        let ks = chacha20_block(cs, &key_le, blk as u32, &nonce)?;
-        meter.charge(&mut parts.chacha);
+    let counters: Vec<u32> = (0..nblocks as u32).collect();
+    let keystream = chacha20_blocks(cs, &key_le, &counters, &nonce)?;
+    meter.charge(&mut parts.chacha);
+    for (blk, ks) in keystream.iter().enumerate() {
         for q in 0..64 {
             let j = 64 * blk + q;
             let kb = ks[q / 4].byte(q % 4);

@@ -2,33 +2,89 @@
 //!
 //! Each quarter-round step `a += b; d ^= a; d <<<= r` costs one addition (33 constraints: 32
 //! result bits and a carry whose booleanity closes the range check) and one XOR (32); rotations
-//! are free. Steps on constants (the first column round's counter and zero nonce word) are free.
+//! are free. Steps on constants (the counter, a zero nonce word) are free.
 //! See [`BLOCK_CONSTRAINTS`].
+//!
+//! [`chacha20_blocks`] runs the blocks of one chunk in lockstep. They share key and nonce and
+//! differ only in the counter (state word 12), so every step whose two operands do not yet
+//! depend on the counter yields the same variables in every block and is synthesised once: three
+//! of the four first column quarter rounds, the first addition of the fourth, and four steps of
+//! the first diagonal round (see [`SHARED_CONSTRAINTS`]). Sound because such a step is the same
+//! function of the same variables in every block; only the constraint system is shared.
 
 use super::bits::{add_many, to_array, Result, Word};
 use ark_bn254::Fr;
 use ark_relations::gr1cs::ConstraintSystemRef;
 
 /// Constraints of one block with a variable key and a variable 64-bit nonce (pinned by a test).
-pub const BLOCK_CONSTRAINTS: usize = 21_264;
+pub const BLOCK_CONSTRAINTS: usize = 21_231;
+
+/// Constraints that [`chacha20_blocks`] synthesises once for all blocks of a chunk (variable key
+/// and 64-bit nonce): `n` blocks cost `n * (BLOCK_CONSTRAINTS - SHARED) + SHARED`.
+pub const SHARED_CONSTRAINTS: usize = 879;
 
 /// `"expand 32-byte k"` as four little-endian words.
 pub const CONSTANTS: [u32; 4] = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574];
 
-fn quarter_round(
-    cs: &ConstraintSystemRef<Fr>,
-    x: &mut [Word; 16],
-    (a, b, c, d): (usize, usize, usize, usize),
-) -> Result<()> {
-    x[a] = add_many(cs, &[x[a].num(), x[b].num()])?;
-    x[d] = x[d].xor(cs, &x[a])?.rotl(16);
-    x[c] = add_many(cs, &[x[c].num(), x[d].num()])?;
-    x[b] = x[b].xor(cs, &x[c])?.rotl(12);
-    x[a] = add_many(cs, &[x[a].num(), x[b].num()])?;
-    x[d] = x[d].xor(cs, &x[a])?.rotl(8);
-    x[c] = add_many(cs, &[x[c].num(), x[d].num()])?;
-    x[b] = x[b].xor(cs, &x[c])?.rotl(7);
-    Ok(())
+/// The quarter rounds of one double round: four columns, then four diagonals.
+const DOUBLE_ROUND: [(usize, usize, usize, usize); 8] = [
+    (0, 4, 8, 12),
+    (1, 5, 9, 13),
+    (2, 6, 10, 14),
+    (3, 7, 11, 15),
+    (0, 5, 10, 15),
+    (1, 6, 11, 12),
+    (2, 7, 8, 13),
+    (3, 4, 9, 14),
+];
+
+/// The states of several blocks, run in lockstep. `shared[i]` says that word `i` is the same
+/// [`Word`] in every block (so far a function of key, nonce and constants only).
+struct Lockstep {
+    x: Vec<[Word; 16]>,
+    shared: [bool; 16],
+}
+
+impl Lockstep {
+    /// `x[dst] = op(x[dst], x[src])` in every block, synthesised once if both operands are
+    /// shared.
+    fn step(
+        &mut self,
+        dst: usize,
+        src: usize,
+        mut op: impl FnMut(&Word, &Word) -> Result<Word>,
+    ) -> Result<()> {
+        if self.shared[dst] && self.shared[src] {
+            let y = op(&self.x[0][dst], &self.x[0][src])?;
+            for x in &mut self.x {
+                x[dst] = y.clone();
+            }
+        } else {
+            for x in &mut self.x {
+                x[dst] = op(&x[dst], &x[src])?;
+            }
+            self.shared[dst] = false;
+        }
+        Ok(())
+    }
+
+    fn quarter_round(
+        &mut self,
+        cs: &ConstraintSystemRef<Fr>,
+        (a, b, c, d): (usize, usize, usize, usize),
+    ) -> Result<()> {
+        let add = |x: &Word, y: &Word| add_many(cs, &[x.num(), y.num()]);
+        let xor_rotl = |r: usize| move |x: &Word, y: &Word| Ok(x.xor(cs, y)?.rotl(r));
+        self.step(a, b, add)?;
+        self.step(d, a, xor_rotl(16))?;
+        self.step(c, d, add)?;
+        self.step(b, c, xor_rotl(12))?;
+        self.step(a, b, add)?;
+        self.step(d, a, xor_rotl(8))?;
+        self.step(c, d, add)?;
+        self.step(b, c, xor_rotl(7))?;
+        Ok(())
+    }
 }
 
 /// The ChaCha20 block for `key` (eight little-endian words), block counter `counter` and the
@@ -39,27 +95,54 @@ pub fn chacha20_block(
     counter: u32,
     nonce: &[Word; 3],
 ) -> Result<[Word; 16]> {
-    let mut init: Vec<Word> = CONSTANTS.iter().map(|c| Word::constant(*c)).collect();
-    init.extend(key.iter().cloned());
-    init.push(Word::constant(counter));
-    init.extend(nonce.iter().cloned());
-    let init: [Word; 16] = to_array(init);
-    let mut x = init.clone();
+    let mut out = chacha20_blocks(cs, key, &[counter], nonce)?;
+    out.pop()
+        .ok_or(ark_relations::gr1cs::SynthesisError::Unsatisfiable)
+}
+
+/// The ChaCha20 blocks for `key`, `nonce` and each of `counters`, sharing the steps that do not
+/// depend on the counter (see the module docs).
+pub fn chacha20_blocks(
+    cs: &ConstraintSystemRef<Fr>,
+    key: &[Word; 8],
+    counters: &[u32],
+    nonce: &[Word; 3],
+) -> Result<Vec<[Word; 16]>> {
+    let inits: Vec<[Word; 16]> = counters
+        .iter()
+        .map(|ctr| {
+            let mut init: Vec<Word> = CONSTANTS.iter().map(|c| Word::constant(*c)).collect();
+            init.extend(key.iter().cloned());
+            init.push(Word::constant(*ctr));
+            init.extend(nonce.iter().cloned());
+            to_array(init)
+        })
+        .collect();
+    let mut shared = [true; 16];
+    shared[12] = counters.windows(2).all(|w| w[0] == w[1]);
+    let mut st = Lockstep {
+        x: inits.clone(),
+        shared,
+    };
     for _ in 0..10 {
-        quarter_round(cs, &mut x, (0, 4, 8, 12))?;
-        quarter_round(cs, &mut x, (1, 5, 9, 13))?;
-        quarter_round(cs, &mut x, (2, 6, 10, 14))?;
-        quarter_round(cs, &mut x, (3, 7, 11, 15))?;
-        quarter_round(cs, &mut x, (0, 5, 10, 15))?;
-        quarter_round(cs, &mut x, (1, 6, 11, 12))?;
-        quarter_round(cs, &mut x, (2, 7, 8, 13))?;
-        quarter_round(cs, &mut x, (3, 4, 9, 14))?;
+        for qr in DOUBLE_ROUND {
+            st.quarter_round(cs, qr)?;
+        }
     }
-    let mut out = Vec::with_capacity(16);
-    for (s, i) in x.iter().zip(init.iter()) {
-        out.push(add_many(cs, &[s.num(), i.num()])?);
+    let mut out = Vec::with_capacity(inits.len());
+    for (x, init) in st.x.iter().zip(&inits) {
+        let mut ks = Vec::with_capacity(16);
+        for (s, i) in x.iter().zip(init.iter()) {
+            // Adding the constant 0 (a zero nonce word) is the identity: no new bits.
+            ks.push(if i.as_constant() == Some(0) {
+                s.clone()
+            } else {
+                add_many(cs, &[s.num(), i.num()])?
+            });
+        }
+        out.push(to_array(ks));
     }
-    Ok(to_array(out))
+    Ok(out)
 }
 
 /// Native twin of [`chacha20_block`].
@@ -153,6 +236,37 @@ mod tests {
             assert!(cs.is_satisfied().unwrap());
             let got: Vec<u32> = out.iter().map(|w| w.value().unwrap()).collect();
             assert_eq!(got, chacha20_block_native(&key, counter, &nonce).to_vec());
+        }
+    }
+
+    #[test]
+    fn blocks_in_lockstep_match_native_and_pin_cost() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for n in [1usize, 2, 4] {
+            let key: [u32; 8] = rng.gen();
+            let nonce: [u32; 3] = [0, rng.gen(), rng.gen()];
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let k: Vec<Word> = key
+                .iter()
+                .map(|x| Word::alloc(&cs, Some(*x)).unwrap())
+                .collect();
+            let nw = [
+                Word::constant(0),
+                Word::alloc(&cs, Some(nonce[1])).unwrap(),
+                Word::alloc(&cs, Some(nonce[2])).unwrap(),
+            ];
+            let counters: Vec<u32> = (1..=n as u32).collect();
+            let before = cs.num_constraints();
+            let out = chacha20_blocks(&cs, &to_array(k), &counters, &nw).unwrap();
+            assert_eq!(
+                cs.num_constraints() - before,
+                n * (BLOCK_CONSTRAINTS - SHARED_CONSTRAINTS) + SHARED_CONSTRAINTS
+            );
+            assert!(cs.is_satisfied().unwrap());
+            for (ctr, ks) in counters.iter().zip(&out) {
+                let got: Vec<u32> = ks.iter().map(|w| w.value().unwrap()).collect();
+                assert_eq!(got, chacha20_block_native(&key, *ctr, &nonce).to_vec());
+            }
         }
     }
 }

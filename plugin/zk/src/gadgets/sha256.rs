@@ -3,8 +3,10 @@
 //! Costs per compression with a variable input state: Σ0/Σ1/σ0/σ1 two constraints per output bit
 //! (one where a shifted-in bit is constant zero), `Ch` one per bit, `Maj` two per bit, and every
 //! sum reduced once: `e' = d + T1` is a single [`add_many`] over all its terms and `a' = e' - d + T2`
-//! one over four,
-//! message-schedule words one [`add_many`] of four. See [`COMPRESS_CONSTRAINTS`].
+//! one over four, message-schedule words one [`add_many`] of four. Values that are only ever
+//! added are never decomposed: `w[62]`, `w[63]` enter the round sums as their four terms, and the
+//! last round's `e'`, `a'` go straight into the final state additions. See
+//! [`COMPRESS_CONSTRAINTS`].
 
 use super::bits::{add_many, ch, maj, xor3, Bit, Num, Result, Word};
 use ark_bn254::Fr;
@@ -12,7 +14,7 @@ use ark_relations::gr1cs::ConstraintSystemRef;
 
 /// Constraints of one compression with a variable state and variable message words (pinned by a
 /// test).
-pub const COMPRESS_CONSTRAINTS: usize = 26_168;
+pub const COMPRESS_CONSTRAINTS: usize = 26_038;
 
 /// The SHA-256 initial state `H(0)`.
 pub const IV: [u32; 8] = [
@@ -84,26 +86,53 @@ pub fn sha256_compress(
     state: &[Word; 8],
     block: &[Word; 16],
 ) -> Result<[Word; 8]> {
-    // Message schedule.
-    let mut w: Vec<Word> = block.to_vec();
+    // Message schedule. `w[t]` needs bits only while a later σ reads it (t <= 61); the last two
+    // words stay unreduced sums that the rounds' additions absorb (mod 2^32 is compatible).
+    let mut w: Vec<Vec<Num>> = block.iter().map(|x| vec![x.num()]).collect();
+    let mut bits: Vec<Word> = block.to_vec();
     for t in 16..64 {
-        let s1 = small_sigma1(cs, &w[t - 2])?;
-        let s0 = small_sigma0(cs, &w[t - 15])?;
-        let wt = add_many(cs, &[s1, w[t - 7].num(), s0, w[t - 16].num()])?;
-        w.push(wt);
+        let s1 = small_sigma1(cs, &bits[t - 2])?;
+        let s0 = small_sigma0(cs, &bits[t - 15])?;
+        let terms = vec![s1, bits[t - 7].num(), s0, bits[t - 16].num()];
+        if t < 62 {
+            let wt = add_many(cs, &terms)?;
+            w.push(vec![wt.num()]);
+            bits.push(wt);
+        } else {
+            w.push(terms);
+        }
     }
 
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = state.clone();
-    for t in 0..64 {
+    for (t, wt) in w.iter().enumerate() {
         let s1 = big_sigma1(cs, &e)?;
         let chv = sha256_ch(cs, &e, &f, &g)?;
         let s0 = big_sigma0(cs, &a)?;
         let mj = sha256_maj(cs, &a, &b, &c)?;
+        let mut t1 = vec![h.num(), s1, chv, Num::constant(K[t])];
+        t1.extend(wt.iter().cloned());
+        if t == 63 {
+            // The last e' and a' are only added to the state: reduce `state + d + T1` and
+            // `state + T1 + T2` directly, without their own bits.
+            let mut e_terms = vec![state[4].num(), d.num()];
+            e_terms.extend(t1.iter().cloned());
+            let mut a_terms = vec![state[0].num(), s0, mj];
+            a_terms.extend(t1);
+            let out0 = add_many(cs, &a_terms)?;
+            let out4 = add_many(cs, &e_terms)?;
+            let rest = [(1, a), (2, b), (3, c), (5, e), (6, f), (7, g)];
+            let mut out: [Option<Word>; 8] = Default::default();
+            out[0] = Some(out0);
+            out[4] = Some(out4);
+            for (i, v) in rest {
+                out[i] = Some(add_many(cs, &[state[i].num(), v.num()])?);
+            }
+            return Ok(out.map(|w| w.expect("every word is set")));
+        }
         // Deferred additions: e' = d + T1 is reduced once over all its terms.
-        let new_e = add_many(
-            cs,
-            &[d.num(), h.num(), s1, chv, Num::constant(K[t]), w[t].num()],
-        )?;
+        let mut e_terms = vec![d.num()];
+        e_terms.extend(t1);
+        let new_e = add_many(cs, &e_terms)?;
         // a' = e' - d + T2 (mod 2^32): four terms instead of seven, one carry bit fewer.
         let new_a = add_many(cs, &[new_e.num(), Num::neg_mod(&d), s0, mj])?;
         h = g;
@@ -115,13 +144,7 @@ pub fn sha256_compress(
         b = a;
         a = new_a;
     }
-
-    let vars = [a, b, c, d, e, f, g, h];
-    let mut out = Vec::with_capacity(8);
-    for (s, v) in state.iter().zip(vars.iter()) {
-        out.push(add_many(cs, &[s.num(), v.num()])?);
-    }
-    Ok(super::bits::to_array(out))
+    unreachable!("the schedule has 64 words")
 }
 
 /// Native twin of [`sha256_compress`].
