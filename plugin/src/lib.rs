@@ -19,6 +19,7 @@ pub mod driver;
 pub mod fsm;
 pub mod local;
 pub mod messages;
+pub mod node;
 pub mod payload;
 pub mod provider;
 pub mod zk;
