@@ -57,6 +57,8 @@ pub mod gadgets;
 #[cfg(feature = "prover")]
 pub mod generator;
 #[cfg(feature = "prover")]
+mod msm;
+#[cfg(feature = "prover")]
 pub mod prover;
 #[cfg(feature = "std")]
 pub mod snarkjs;

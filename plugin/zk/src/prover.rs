@@ -6,7 +6,9 @@
 //! - the QAP witness map evaluates `A·z` and `B·z` with shortcuts for 0/1 values (most of the
 //!   witness is bits) and takes `C·z = (A·z)∘(B·z)` on the constraint rows instead of a third
 //!   matrix product;
-//! - the MSMs are arkworks' (which already add up bases with 0/1 scalars instead of multiplying).
+//! - the `H` MSM (full-size scalars) uses batch-affine buckets ([`crate::msm`]); the `A`, `B`,
+//!   `L` MSMs (mostly 0/1 scalars) are arkworks', which adds up bases with 0/1 scalars instead
+//!   of multiplying them.
 //!
 //! The proof is the same as `Groth16::<Bn254>::create_random_proof_with_reduction`'s (libsnark
 //! reduction, radix-2 domain of size `≥ constraints + inputs`), so any Groth16 verifier checks it.
@@ -223,11 +225,8 @@ impl ChunkProver {
     fn msms(&self, z: &[Fr], h: &[Fr], r: Fr, s: Fr, tm: &mut ProveTimings) -> Proof {
         let pk = &self.pk;
         let t = Instant::now();
-        let hb: Vec<_> = h[..pk.h_query.len()]
-            .par_iter()
-            .map(|x| x.into_bigint())
-            .collect();
-        let h_acc = G1Projective::msm_bigint(&pk.h_query, &hb);
+        let hb = crate::msm::bigints(&h[..pk.h_query.len()]);
+        let h_acc = crate::msm::msm(&pk.h_query, &hb);
         drop(hb);
         tm.msm_h = t.elapsed();
 
