@@ -79,20 +79,9 @@ pub fn verify_chunk(key: &PreparedKey, public: &ChunkPublic, proof: &Proof) -> R
 /// one multi-Miller loop of `n + 2` pairs and one final exponentiation. If it fails, some proof
 /// is invalid (use [`verify_chunk`] to find which).
 pub fn verify_batch(key: &PreparedKey, items: &[(ChunkPublic, Proof)]) -> Result<()> {
-    // The commitments (Poseidon) dominate the per-proof cost; with the prover's rayon, compute
-    // them in parallel.
-    #[cfg(feature = "prover")]
-    let inputs: Vec<Vec<Fr>> = {
-        use rayon::prelude::*;
-        items
-            .par_iter()
-            .map(|(p, _)| public_inputs(&key.shape, p))
-            .collect::<Result<_>>()?
-    };
-    #[cfg(not(feature = "prover"))]
-    let inputs: Vec<Vec<Fr>> = items
-        .iter()
-        .map(|(p, _)| public_inputs(&key.shape, p))
+    // The commitments (Poseidon) dominate the per-proof cost: in parallel where rayon is.
+    let inputs: Vec<Vec<Fr>> = par_map(items, |(p, _)| public_inputs(&key.shape, p))
+        .into_iter()
         .collect::<Result<_>>()?;
     let proofs: Vec<&Proof> = items.iter().map(|(_, pr)| pr).collect();
     verify_batch_inputs(key, &inputs, &proofs)
@@ -114,12 +103,11 @@ pub fn verify_batch_inputs(key: &PreparedKey, inputs: &[Vec<Fr>], proofs: &[&Pro
         }
     }
     let r = batch_scalars(key, inputs, proofs);
+    let r_sum: Fr = r.iter().sum();
 
     // Σ r_i IC(x_i) = IC_0 Σ r_i + Σ_j IC_j (Σ_i r_i x_ij): one MSM over the key, whatever n is.
     let mut agg = vec![Fr::ZERO; expected];
-    let mut r_sum = Fr::ZERO;
     for (x, ri) in inputs.iter().zip(&r) {
-        r_sum += ri;
         for (a, xj) in agg.iter_mut().zip(x) {
             *a += *ri * xj;
         }
@@ -128,18 +116,17 @@ pub fn verify_batch_inputs(key: &PreparedKey, inputs: &[Vec<Fr>], proofs: &[&Pro
         G1Projective::msm_unchecked(&ic[1..], &agg) + ic[0].mul_bigint(r_sum.into_bigint());
     let cs: Vec<G1Affine> = proofs.iter().map(|p| p.c).collect();
     let acc_c = G1Projective::msm_unchecked(&cs, &r);
-    let scaled_a: Vec<G1Affine> = proofs
-        .iter()
-        .zip(&r)
-        .map(|(p, ri)| p.a.mul_bigint(ri.into_bigint()))
-        .collect::<Vec<G1Projective>>()
-        .iter()
-        .map(|x| x.into_affine())
+    // Per proof: r_i A_i (GLV) and the line coefficients of B_i, in parallel where rayon is.
+    let pairs: Vec<(&Proof, Fr)> = proofs.iter().copied().zip(r).collect();
+    let per_proof = par_map(&pairs, |(p, ri)| {
+        let b: <Bn254 as Pairing>::G2Prepared = p.b.into();
+        (p.a.mul_bigint(ri.into_bigint()), b)
+    });
+    let (scaled_a, mut g2): (Vec<G1Projective>, Vec<_>) = per_proof.into_iter().unzip();
+    let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> = G1Projective::normalize_batch(&scaled_a)
+        .into_iter()
+        .map(Into::into)
         .collect();
-
-    let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> =
-        scaled_a.into_iter().map(Into::into).collect();
-    let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> = proofs.iter().map(|p| p.b.into()).collect();
     g1.push(acc_ic.into_affine().into());
     g2.push(key.pvk.gamma_g2_neg_pc.clone());
     g1.push(acc_c.into_affine().into());
@@ -183,4 +170,17 @@ fn batch_scalars(key: &PreparedKey, inputs: &[Vec<Fr>], proofs: &[&Proof]) -> Ve
             Fr::from(u128::from_le_bytes(lo) | 1)
         })
         .collect()
+}
+
+/// `xs.map(f)`, on rayon's threads when the crate has them (the prover feature), in order.
+#[cfg(feature = "prover")]
+fn par_map<T: Sync, U: Send>(xs: &[T], f: impl Fn(&T) -> U + Sync + Send) -> Vec<U> {
+    use rayon::prelude::*;
+    xs.par_iter().map(f).collect()
+}
+
+/// `xs.map(f)` (no threads: the Wasm verifier).
+#[cfg(not(feature = "prover"))]
+fn par_map<T, U>(xs: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
+    xs.iter().map(f).collect()
 }
