@@ -9,10 +9,12 @@
 //! - [`api`]: the `Ozkcp.*` methods, their permissions, JSON types and OpenRPC document.
 //! - [`server`]: the server and its auth middleware.
 //! - [`client`]: typed clients for a running sidecar.
+//! - [`chain`]: a Lotus-style node's API (devnet or Lotus) and the judge actor through it.
 #![deny(missing_docs)]
 
 pub mod api;
 pub mod auth;
+pub mod chain;
 pub mod client;
 pub mod repo;
 pub mod server;

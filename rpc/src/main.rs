@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ozkcp::local::{retrieve_local, LocalOptions};
 
+mod devnet_cmd;
 mod sidecar_cmd;
 mod zk_cmd;
 
@@ -46,6 +47,11 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The local devnet (ref-fvm, Lotus-style JSON-RPC): run it, deploy the judge, accounts.
+    Devnet {
+        #[command(subcommand)]
+        command: devnet_cmd::DevnetCommand,
     },
     /// Provider side: import data to serve.
     Provider {
@@ -136,6 +142,7 @@ fn main() -> Result<()> {
         Command::Deals { json } => sidecar_cmd::deals_cmd(&repo, json)?,
         Command::Deal { id, cancel, json } => sidecar_cmd::deal_cmd(&repo, id, cancel, json)?,
         Command::Provider { command } => sidecar_cmd::provider_cmd(&repo, command)?,
+        Command::Devnet { command } => devnet_cmd::devnet_cmd(command)?,
         Command::Fsm {
             command: FsmCommand::Mermaid { side },
         } => match side {
