@@ -75,6 +75,16 @@ pub trait OzkcpApi {
     #[method(name = "ProviderImports")]
     async fn provider_imports(&self) -> jsonrpsee::core::RpcResult<Vec<ImportInfo>>;
 
+    /// Starts a retrieval as a client; the deal runs in the background (follow it with
+    /// `Ozkcp.Deal` or `Ozkcp.DealEvents`).
+    #[method(name = "ClientRetrieve")]
+    async fn client_retrieve(&self, params: RetrieveParams)
+        -> jsonrpsee::core::RpcResult<DealInfo>;
+
+    /// This sidecar as a provider: its address, peer address and policy.
+    #[method(name = "ProviderInfo")]
+    async fn provider_info(&self) -> jsonrpsee::core::RpcResult<ProviderInfoJson>;
+
     /// Streams every committed deal step (WebSocket only).
     #[subscription(name = "DealEvents" => "DealEvent", unsubscribe = "DealEventsUnsubscribe", item = DealEventJson)]
     async fn deal_events(&self) -> SubscriptionResult;
@@ -173,6 +183,20 @@ pub const METHODS: &[MethodSpec] = &[
         "Every import.",
         &[],
         "ImportList",
+    ),
+    m(
+        "Ozkcp.ClientRetrieve",
+        Write,
+        "Starts a retrieval as a client (Lotus: ClientRetrieve is write).",
+        &[("params", "RetrieveParams", true)],
+        "DealInfo",
+    ),
+    m(
+        "Ozkcp.ProviderInfo",
+        Read,
+        "This sidecar's provider address, peer address and policy.",
+        &[],
+        "ProviderInfo",
     ),
     m(
         "Ozkcp.DealEvents",
@@ -383,6 +407,68 @@ impl From<&ImportRecord> for ImportInfo {
     }
 }
 
+/// Where a provider is: its wallet address and its peer address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProviderAddr {
+    /// Its f1 address (it signs the terms).
+    pub address: String,
+    /// Its peer address: `ws://host:port/peer/v0` or `host:port`.
+    pub peer: String,
+}
+
+impl ProviderAddr {
+    /// Parses `<f-address>@<peer address>`, as `Ozkcp.ProviderInfo`'s `Spec` prints it.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (address, peer) = s.trim().split_once('@')?;
+        (!address.is_empty() && !peer.is_empty()).then(|| ProviderAddr {
+            address: address.into(),
+            peer: peer.into(),
+        })
+    }
+}
+
+/// `Ozkcp.ClientRetrieve`'s request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetrieveParams {
+    /// The payload's root CID.
+    pub root: CidJson,
+    /// Who serves it.
+    pub provider: ProviderAddr,
+    /// `fraud` or `zk`.
+    pub mode: String,
+    /// Price per chunk in attoFIL (decimal string); default 0.
+    #[serde(default)]
+    pub price_per_chunk: Option<String>,
+    /// Chunk size; default 16 KiB in fraud mode, the parameters' in zk mode.
+    #[serde(default)]
+    pub chunk_size: Option<u32>,
+    /// Collateral asked of the provider in attoFIL (decimal string); default 0.
+    #[serde(default)]
+    pub collateral: Option<String>,
+    /// Absolute path on the sidecar's machine to write the payload to.
+    pub out: String,
+}
+
+/// `Ozkcp.ProviderInfo`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProviderInfoJson {
+    /// The wallet address.
+    pub address: String,
+    /// `ws://…/peer/v0`, if the sidecar serves peers.
+    pub peer: Option<String>,
+    /// `<address>@<peer>`, what `ozkcp retrieve --provider` takes.
+    pub spec: Option<String>,
+    /// Modes served.
+    pub modes: Vec<String>,
+    /// Lowest price per chunk, attoFIL.
+    pub min_price_per_chunk: String,
+    /// The zk parameters' chunk size, if any.
+    pub zk_chunk_size: Option<u32>,
+}
+
 /// A method's own error (code 1, as Lotus).
 pub fn method_error(msg: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(codes::METHOD_ERROR, msg.to_string(), None::<()>)
@@ -452,6 +538,18 @@ pub fn openrpc_document() -> Value {
             "ImportInfo": { "type": "object", "properties": {
                 "Root": { "$ref": "#/components/schemas/Cid" }, "Size": int, "Blocks": int,
                 "LeafSize": int, "Source": string, "Created": int } },
+            "ProviderAddr": { "type": "object", "properties": {
+                "Address": string, "Peer": string } },
+            "RetrieveParams": { "type": "object", "required": ["Root", "Provider", "Mode", "Out"],
+                "properties": {
+                "Root": { "$ref": "#/components/schemas/Cid" },
+                "Provider": { "$ref": "#/components/schemas/ProviderAddr" },
+                "Mode": { "type": "string", "enum": ["fraud", "zk"] },
+                "PricePerChunk": string, "ChunkSize": int, "Collateral": string, "Out": string } },
+            "ProviderInfo": { "type": "object", "properties": {
+                "Address": string, "Peer": string, "Spec": string,
+                "Modes": { "type": "array", "items": string },
+                "MinPricePerChunk": string, "ZkChunkSize": int } },
             "ImportList": { "type": "array", "items": { "$ref": "#/components/schemas/ImportInfo" } }
         } }
     })

@@ -9,6 +9,8 @@
 //! - [`api`]: the `Ozkcp.*` methods, their permissions, JSON types and OpenRPC document.
 //! - [`server`]: the server and its auth middleware.
 //! - [`client`]: typed clients for a running sidecar.
+//! - [`deals`]: retrievals made and served, each a node of `ozkcp::node` persisted step by step.
+//! - [`peer`]: the WebSocket transport between a client and a provider sidecar.
 //! - [`chain`]: a Lotus-style node's API (devnet or Lotus) and the judge actor through it.
 #![deny(missing_docs)]
 
@@ -16,6 +18,8 @@ pub mod api;
 pub mod auth;
 pub mod chain;
 pub mod client;
+pub mod deals;
+pub mod peer;
 pub mod repo;
 pub mod server;
 pub mod store;

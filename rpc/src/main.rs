@@ -53,6 +53,9 @@ enum Command {
         #[command(subcommand)]
         command: devnet_cmd::DevnetCommand,
     },
+    /// Retrieve a payload from a provider sidecar through the repo's sidecar (fair exchange:
+    /// encrypted chunks, hash-locked vouchers, keys), with a progress bar.
+    Retrieve(sidecar_cmd::RetrieveArgs),
     /// Provider side: import data to serve.
     Provider {
         #[command(subcommand)]
@@ -142,6 +145,7 @@ fn main() -> Result<()> {
         Command::Deals { json } => sidecar_cmd::deals_cmd(&repo, json)?,
         Command::Deal { id, cancel, json } => sidecar_cmd::deal_cmd(&repo, id, cancel, json)?,
         Command::Provider { command } => sidecar_cmd::provider_cmd(&repo, command)?,
+        Command::Retrieve(args) => sidecar_cmd::retrieve_cmd(&repo, args)?,
         Command::Devnet { command } => devnet_cmd::devnet_cmd(command)?,
         Command::Fsm {
             command: FsmCommand::Mermaid { side },

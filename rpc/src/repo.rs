@@ -98,7 +98,24 @@ impl Repo {
     /// The API token secret, created on first use (0600). A secret file that others can read
     /// is refused, as ssh does with keys.
     pub fn jwt_secret(&self) -> Result<Zeroizing<Vec<u8>>, RepoError> {
-        let path = self.path.join("jwt-secret");
+        self.secret_file("jwt-secret")
+    }
+
+    /// The node's secp256k1 key (`node-key`, 32 random bytes, 0600, created on first use): its
+    /// f1 address is the sidecar's wallet as client and provider. Checked like the API secret.
+    pub fn node_key(&self) -> Result<ozkcp::core::sig::SecpSigner, RepoError> {
+        let bytes = self.secret_file("node-key")?;
+        let path = self.path.join("node-key");
+        let mut key = Zeroizing::new([0u8; SECRET_LEN]);
+        key.copy_from_slice(&bytes);
+        ozkcp::core::sig::SecpSigner::from_bytes(&key).map_err(|e| RepoError::BadSecret {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    fn secret_file(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, RepoError> {
+        let path = self.path.join(name);
         let mut secret = Zeroizing::new(vec![0u8; SECRET_LEN]);
         match OpenOptions::new()
             .write(true)

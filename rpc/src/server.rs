@@ -32,9 +32,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::{
     codes, method_error, openrpc_document, permission_of, DealEventJson, DealInfo, ImportInfo,
-    OzkcpApiServer, VersionJson, API_VERSION, PROTOCOL,
+    OzkcpApiServer, ProviderInfoJson, RetrieveParams, VersionJson, API_VERSION, PROTOCOL,
 };
 use crate::auth::{Granted, JwtAuth, Permission};
+use crate::deals::{Deals, DealsError, RetrieveRequest};
 use crate::store::{DealStore, StoreError};
 
 /// Default listen address: loopback only.
@@ -121,13 +122,24 @@ impl Drop for Sidecar {
     }
 }
 
-/// Serves `store` with tokens checked by `auth`.
+/// Serves `store` with tokens checked by `auth` (no deal flows: `Ozkcp.ClientRetrieve` is
+/// refused).
 pub async fn serve(
     store: DealStore,
     auth: Arc<JwtAuth>,
     config: &ServeConfig,
 ) -> Result<Sidecar, ServerError> {
-    let module = rpc_module(store, auth.clone())?;
+    serve_with(store, auth, config, None).await
+}
+
+/// Serves `store` with tokens checked by `auth`, and runs deals through `deals`.
+pub async fn serve_with(
+    store: DealStore,
+    auth: Arc<JwtAuth>,
+    config: &ServeConfig,
+    deals: Option<Arc<Deals>>,
+) -> Result<Sidecar, ServerError> {
+    let module = rpc_module_with(store, auth.clone(), deals)?;
     let http = tower::ServiceBuilder::new().layer(AuthHttpLayer { auth });
     let rpc = RpcServiceBuilder::new().layer(PermissionLayer);
     let server = Server::builder()
@@ -155,9 +167,18 @@ pub async fn serve(
 
 /// The methods: [`OzkcpApiServer`] plus `rpc.discover`.
 pub fn rpc_module(store: DealStore, auth: Arc<JwtAuth>) -> Result<RpcModule<()>, ServerError> {
+    rpc_module_with(store, auth, None)
+}
+
+/// [`rpc_module`] with deal flows.
+pub fn rpc_module_with(
+    store: DealStore,
+    auth: Arc<JwtAuth>,
+    deals: Option<Arc<Deals>>,
+) -> Result<RpcModule<()>, ServerError> {
     let mut module = RpcModule::new(());
     module
-        .merge(OzkcpApiServer::into_rpc(RpcImpl { store, auth }))
+        .merge(OzkcpApiServer::into_rpc(RpcImpl { store, auth, deals }))
         .map_err(|e| ServerError::Module(e.to_string()))?;
     module
         .register_method("rpc.discover", |_, _, _| openrpc_document())
@@ -168,6 +189,7 @@ pub fn rpc_module(store: DealStore, auth: Arc<JwtAuth>) -> Result<RpcModule<()>,
 struct RpcImpl {
     store: DealStore,
     auth: Arc<JwtAuth>,
+    deals: Option<Arc<Deals>>,
 }
 
 impl RpcImpl {
@@ -225,8 +247,79 @@ impl OzkcpApiServer for RpcImpl {
     }
 
     async fn deal_cancel(&self, id: u64) -> RpcResult<DealInfo> {
-        self.blocking(move |s| Ok(DealInfo::from(&s.cancel(id)?)))
+        match &self.deals {
+            Some(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || d.cancel(id))
+                    .await
+                    .map_err(|e| method_error(e.to_string()))?
+                    .map(|r| DealInfo::from(&r))
+                    .map_err(method_error)
+            }
+            None => {
+                self.blocking(move |s| Ok(DealInfo::from(&s.cancel(id)?)))
+                    .await
+            }
+        }
+    }
+
+    async fn client_retrieve(&self, p: RetrieveParams) -> RpcResult<DealInfo> {
+        let Some(deals) = &self.deals else {
+            return Err(method_error("this sidecar runs no deal flows"));
+        };
+        let bad =
+            |m: String| ErrorObjectOwned::owned(ErrorCode::InvalidParams.code(), m, None::<()>);
+        let root: ozkcp::core::Cid = p
+            .root
+            .cid
+            .parse()
+            .map_err(|e| bad(format!("root {:?}: {e}", p.root.cid)))?;
+        let provider: ozkcp::core::Address = p
+            .provider
+            .address
+            .parse()
+            .map_err(|e| bad(format!("provider address {:?}: {e}", p.provider.address)))?;
+        let mode = match p.mode.as_str() {
+            "fraud" => ozkcp::core::deal::ProofMode::Fraud,
+            "zk" => ozkcp::core::deal::ProofMode::Zk,
+            other => return Err(bad(format!("mode must be fraud or zk, not {other:?}"))),
+        };
+        let atto = |s: &Option<String>,
+                    what: &str|
+         -> Result<ozkcp::core::TokenAmount, ErrorObjectOwned> {
+            match s {
+                None => Ok(ozkcp::core::TokenAmount::from_atto(0)),
+                Some(s) => s
+                    .parse::<u128>()
+                    .map(ozkcp::core::TokenAmount::from_atto)
+                    .map_err(|e| bad(format!("{what} {s:?}: {e}"))),
+            }
+        };
+        let req = RetrieveRequest {
+            root,
+            peer: p.provider.peer.clone(),
+            provider,
+            mode,
+            price_per_chunk: atto(&p.price_per_chunk, "price per chunk")?,
+            chunk_size: p.chunk_size,
+            collateral: atto(&p.collateral, "collateral")?,
+            out: p.out.into(),
+        };
+        deals
+            .retrieve(req)
             .await
+            .map(|r| DealInfo::from(&r))
+            .map_err(|e| match e {
+                DealsError::Invalid(m) => bad(m),
+                other => method_error(other),
+            })
+    }
+
+    async fn provider_info(&self) -> RpcResult<ProviderInfoJson> {
+        let Some(deals) = &self.deals else {
+            return Err(method_error("this sidecar runs no deal flows"));
+        };
+        Ok(deals.provider_info())
     }
 
     async fn provider_import(&self, path: String, leaf_size: Option<u64>) -> RpcResult<ImportInfo> {

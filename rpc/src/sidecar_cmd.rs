@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use ozkcp_rpc::api::{DealInfo, ImportInfo, OzkcpApiClient};
+use ozkcp::node::ProviderFault;
+use ozkcp_rpc::api::{CidJson, DealInfo, ImportInfo, OzkcpApiClient, ProviderAddr, RetrieveParams};
 use ozkcp_rpc::auth::{JwtAuth, Permission};
-use ozkcp_rpc::client::connect_http;
+use ozkcp_rpc::client::{connect_http, connect_ws};
+use ozkcp_rpc::deals::{Deals, MemoryJudges, NodeConfig, ProviderPolicy, ZkParams};
+use ozkcp_rpc::peer::PeerLimits;
 use ozkcp_rpc::repo::{ApiInfo, Repo};
-use ozkcp_rpc::server::{serve, ServeConfig, DEFAULT_LISTEN, DEFAULT_MAX_REQUEST};
+use ozkcp_rpc::server::{serve_with, ServeConfig, DEFAULT_LISTEN, DEFAULT_MAX_REQUEST};
 use ozkcp_rpc::store::DealStore;
 
 /// `ozkcp auth …`
@@ -53,6 +56,13 @@ pub enum ProviderCommand {
         #[arg(long)]
         json: bool,
     },
+    /// This sidecar as a provider: address, peer address (what `retrieve --provider` takes),
+    /// modes and price.
+    Info {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options of `ozkcp serve`.
@@ -64,6 +74,75 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_REQUEST)]
     max_request_size: u32,
+    /// Serve retrievals to clients here (WebSocket at /peer/v0), e.g. 127.0.0.1:3121. Without
+    /// it the sidecar only retrieves.
+    #[arg(long)]
+    peer_listen: Option<SocketAddr>,
+    /// Groth16 parameters (`ozkcp params generate`) for zk deals.
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Lowest price per chunk our provider accepts (attoFIL).
+    #[arg(long, default_value_t = 0)]
+    min_price: u128,
+    /// Leaf blocks per payment interval in the deals we serve.
+    #[arg(long, default_value_t = 4)]
+    blocks_per_interval: u32,
+    /// Modes our provider serves.
+    #[arg(long, value_delimiter = ',', default_value = "fraud,zk")]
+    modes: Vec<String>,
+    /// Seconds a peer may stay silent before its deal times out.
+    #[arg(long, default_value_t = 60)]
+    peer_idle_secs: u64,
+    /// Largest peer frame in bytes.
+    #[arg(long, default_value_t = ozkcp_rpc::peer::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+    /// TEST ONLY: our provider cheats (wrong-key:J, bad-chunk:J, broken-chain:J,
+    /// never-reveal:J), to demonstrate disputes.
+    #[arg(long, hide = true)]
+    provider_fault: Option<String>,
+}
+
+fn parse_fault(s: &str) -> Result<ProviderFault> {
+    let (kind, j) = s
+        .split_once(':')
+        .context("--provider-fault is KIND:INTERVAL")?;
+    let j: u32 = j.parse().context("--provider-fault interval")?;
+    Ok(match kind {
+        "wrong-key" => ProviderFault::WrongKey(j),
+        "bad-chunk" => ProviderFault::BadChunk(j),
+        "broken-chain" => ProviderFault::BrokenChain(j),
+        "never-reveal" => ProviderFault::NeverReveal(j),
+        "invalid-proof" => ProviderFault::InvalidProof(j),
+        other => bail!("unknown --provider-fault kind {other:?}"),
+    })
+}
+
+/// Options of `ozkcp retrieve`.
+#[derive(clap::Args, Debug)]
+pub struct RetrieveArgs {
+    /// The payload's root CID.
+    cid: String,
+    /// The provider: `<f-address>@<peer address>` (`ozkcp provider info` prints it).
+    #[arg(long)]
+    provider: String,
+    /// Proof mode.
+    #[arg(long, default_value = "fraud", value_parser = ["fraud", "zk"])]
+    mode: String,
+    /// Write the payload here (default: ./<cid>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Price per chunk (attoFIL).
+    #[arg(long, default_value_t = 0)]
+    price: u128,
+    /// Chunk size in bytes (default 16 KiB in fraud mode; the parameters' in zk mode).
+    #[arg(long)]
+    chunk_size: Option<u32>,
+    /// Collateral asked of the provider (attoFIL).
+    #[arg(long, default_value_t = 0)]
+    collateral: u128,
+    /// Print JSON (the final deal and figures) instead of a progress bar.
+    #[arg(long)]
+    json: bool,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -96,8 +175,58 @@ pub fn serve_cmd(repo_path: &Path, args: ServeArgs) -> Result<()> {
         max_request_body: args.max_request_size,
         ..ServeConfig::default()
     };
+    let zk = match &args.params {
+        Some(dir) => Some(
+            ZkParams::load(dir)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("loading zk parameters from {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    for m in &args.modes {
+        if m != "fraud" && m != "zk" {
+            bail!("--modes takes fraud and/or zk, not {m:?}");
+        }
+    }
+    let fault = match &args.provider_fault {
+        Some(f) => {
+            let f = parse_fault(f)?;
+            tracing::warn!("TEST ONLY: this provider cheats ({f:?})");
+            f
+        }
+        None => ProviderFault::None,
+    };
+    let node = NodeConfig {
+        key: repo.node_key()?,
+        policy: ProviderPolicy {
+            min_price_per_chunk: ozkcp::core::TokenAmount::from_atto(args.min_price),
+            fraud: args.modes.iter().any(|m| m == "fraud"),
+            zk: args.modes.iter().any(|m| m == "zk"),
+            blocks_per_interval: args.blocks_per_interval.max(1),
+            ..ProviderPolicy::default()
+        },
+        judges: Arc::new(MemoryJudges::default()),
+        zk,
+        limits: PeerLimits {
+            max_frame: args.max_frame,
+            idle: std::time::Duration::from_secs(args.peer_idle_secs.max(1)),
+        },
+        fault,
+    };
     runtime()?.block_on(async move {
-        let sidecar = serve(store, auth.clone(), &config).await?;
+        let deals = Deals::new(store.clone(), node);
+        let recovered = deals.recover()?;
+        if !recovered.is_empty() {
+            eprintln!(
+                "{} deals were interrupted by the last stop: {recovered:?}",
+                recovered.len()
+            );
+        }
+        let peer = match args.peer_listen {
+            Some(addr) => Some(deals.listen_peers(addr).await?),
+            None => None,
+        };
+        let sidecar = serve_with(store, auth.clone(), &config, Some(deals.clone())).await?;
         let token = auth.create_token(Permission::Admin, None)?;
         repo.write_api(sidecar.local_addr, &token)?;
         eprintln!(
@@ -105,6 +234,17 @@ pub fn serve_cmd(repo_path: &Path, args: ServeArgs) -> Result<()> {
             sidecar.http_url(),
             repo.path().display()
         );
+        match peer {
+            Some(peer) => eprintln!(
+                "provider {} serves retrievals at ws://{peer}{}",
+                deals.address(),
+                ozkcp_rpc::peer::PEER_PATH
+            ),
+            None => eprintln!(
+                "client {} (no --peer-listen: serving no retrievals)",
+                deals.address()
+            ),
+        }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -265,6 +405,22 @@ pub fn provider_cmd(repo_path: &Path, command: ProviderCommand) -> Result<()> {
                 );
             }
         }
+        ProviderCommand::Info { json } => {
+            let info = rt.block_on(c.provider_info()).map_err(rpc_err)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("address   {}", info.address);
+                if let Some(spec) = &info.spec {
+                    println!("provider  {spec}");
+                }
+                println!("modes     {}", info.modes.join(", "));
+                println!("min price {} attoFIL per chunk", info.min_price_per_chunk);
+                if let Some(s) = info.zk_chunk_size {
+                    println!("zk chunks {s} B");
+                }
+            }
+        }
         ProviderCommand::Imports { json } => {
             let list = rt.block_on(c.provider_imports()).map_err(rpc_err)?;
             if json {
@@ -277,4 +433,120 @@ pub fn provider_cmd(repo_path: &Path, command: ProviderCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `ozkcp retrieve <cid> --provider <addr>`: starts the retrieval on the repo's sidecar and
+/// follows its deal events until it ends.
+pub fn retrieve_cmd(repo_path: &Path, args: RetrieveArgs) -> Result<()> {
+    let Some(provider) = ProviderAddr::parse(&args.provider) else {
+        bail!(
+            "--provider is <f-address>@<peer address>, e.g. f1…@ws://127.0.0.1:3121/peer/v0 \
+             (`ozkcp provider info` on the provider prints it)"
+        );
+    };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(&args.cid));
+    let out = if out.is_absolute() {
+        out
+    } else {
+        std::env::current_dir()?.join(out)
+    };
+    let info = ApiInfo::discover(repo_path)?;
+    runtime()?.block_on(async move {
+        let ws = connect_ws(&info).await?;
+        // Subscribe first: no step of the new deal is missed.
+        let mut events = ws.deal_events().await.map_err(rpc_err)?;
+        let started = std::time::Instant::now();
+        let deal = ws
+            .client_retrieve(RetrieveParams {
+                root: CidJson {
+                    cid: args.cid.clone(),
+                },
+                provider,
+                mode: args.mode.clone(),
+                price_per_chunk: Some(args.price.to_string()),
+                chunk_size: args.chunk_size,
+                collateral: Some(args.collateral.to_string()),
+                out: out.to_string_lossy().into_owned(),
+            })
+            .await
+            .map_err(rpc_err)?;
+        let id = deal.id;
+        let bar = if args.json {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} deal {prefix} [{bar:30}] {pos}/{len} intervals {msg}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(id.to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        };
+        let mut last = deal;
+        while !last.terminal {
+            let ev = tokio::time::timeout(std::time::Duration::from_secs(5), events.next()).await;
+            match ev {
+                Ok(Some(Ok(ev))) if ev.deal.id == id => {
+                    last = ev.deal;
+                    bar.set_length(u64::from(last.intervals));
+                    bar.set_position(u64::from(last.opened.unwrap_or(0)));
+                    bar.set_message(format!(
+                        "{} (received {}, verified {}, paid {})",
+                        last.status.trim_start_matches("DealStatus"),
+                        last.received.unwrap_or(0),
+                        last.verified.unwrap_or(0),
+                        last.paid
+                    ));
+                }
+                Ok(Some(Ok(_))) => {}
+                // A lag or a quiet spell: read the deal itself.
+                _ => last = ws.deal(id).await.map_err(rpc_err)?,
+            }
+        }
+        bar.finish_and_clear();
+        let secs = started.elapsed().as_secs_f64();
+        let ok = last.status == "DealStatusCompleted" && last.message.is_empty();
+        let bytes = if ok {
+            std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0)
+        } else {
+            0
+        };
+        let mbps = bytes as f64 / secs.max(1e-9) / 1e6;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "deal": last,
+                    "out": out.display().to_string(),
+                    "bytes": bytes,
+                    "seconds": secs,
+                    "mb_per_s": mbps,
+                    "ok": ok,
+                })
+            );
+        } else if ok {
+            println!("retrieved {} bytes into {}", bytes, out.display());
+            println!(
+                "  deal {id}: {} intervals paid and opened, every chunk and CID checked",
+                last.paid
+            );
+            println!("  {secs:.3} s ({mbps:.0} MB/s)");
+        }
+        if !ok {
+            bail!(
+                "deal {id} ended in {}{}",
+                last.status,
+                if last.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", last.message)
+                }
+            );
+        }
+        Ok(())
+    })
 }

@@ -12,7 +12,9 @@
 //! Every committed step is also broadcast as a [`DealEvent`] (the RPC `Ozkcp.DealEvents`).
 //!
 //! Tables: `deals` (local id → CBOR [`DealRecord`]), `meta` (`next_deal_id`), `imports` (root CID
-//! bytes → CBOR [`ImportRecord`]), `blocks` (CID bytes → block bytes).
+//! bytes → CBOR [`ImportRecord`]), `blocks` (CID bytes → block bytes), `vouchers` ((deal,
+//! interval) → CBOR [`SignedVoucher`]: sent by our client, or accepted by our provider before
+//! it revealed the interval's key).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use fvm_ipld_encoding::tuple::*;
 use ozkcp::core::block::BlockRef;
 use ozkcp::core::deal::ProofMode;
 use ozkcp::core::encoding::{from_cbor, to_cbor, EncodingError};
+use ozkcp::core::voucher::SignedVoucher;
 use ozkcp::core::Cid;
 use ozkcp::fsm::client::{ClientAction, ClientEvent, ClientState};
 use ozkcp::fsm::provider::{ProviderAction, ProviderEvent, ProviderState};
@@ -35,6 +38,7 @@ const DEALS: TableDefinition<u64, &[u8]> = TableDefinition::new("deals");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const IMPORTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("imports");
 const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
+const VOUCHERS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("vouchers");
 const NEXT_DEAL_ID: &str = "next_deal_id";
 
 /// How many deal events a slow subscriber may fall behind before it misses some.
@@ -67,6 +71,14 @@ pub enum StoreError {
         id: u64,
         /// The refusal.
         source: InvalidTransition,
+    },
+    /// Another voucher was recorded for this interval already.
+    #[error("deal {id}: interval {interval} has another voucher on record")]
+    VoucherConflict {
+        /// The deal.
+        id: u64,
+        /// The interval.
+        interval: u32,
     },
     /// A block of an import is missing.
     #[error("block {0} is missing from the blockstore")]
@@ -262,6 +274,7 @@ impl DealStore {
             tx.open_table(META)?;
             tx.open_table(IMPORTS)?;
             tx.open_table(BLOCKS)?;
+            tx.open_table(VOUCHERS)?;
         }
         tx.commit()?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
@@ -423,6 +436,89 @@ impl DealStore {
                 .deal
             }
         })
+    }
+
+    /// Commits a client step a node took (event, new state, actions) before its actions run:
+    /// the same record as [`step_client`](Self::step_client), for hosts whose node steps the
+    /// machine itself. The stored machine must be the one the node stepped from.
+    pub fn record_client(
+        &self,
+        id: u64,
+        event: &ClientEvent,
+        state: &ClientState,
+        actions: &[ClientAction],
+    ) -> Result<DealRecord, StoreError> {
+        let kind = format!("{:?}", event.kind());
+        self.update(id, &kind, |rec| match &rec.machine {
+            DealMachine::Client(_) => {
+                rec.machine = DealMachine::Client(state.clone());
+                rec.pending = PendingActions::Client(actions.to_vec());
+                Ok(())
+            }
+            DealMachine::Provider(_) => Err(StoreError::WrongSide {
+                id,
+                side: Side::Provider,
+            }),
+        })
+    }
+
+    /// As [`record_client`](Self::record_client), for a provider step.
+    pub fn record_provider(
+        &self,
+        id: u64,
+        event: &ProviderEvent,
+        state: &ProviderState,
+        actions: &[ProviderAction],
+    ) -> Result<DealRecord, StoreError> {
+        let kind = format!("{:?}", event.kind());
+        self.update(id, &kind, |rec| match &rec.machine {
+            DealMachine::Provider(_) => {
+                rec.machine = DealMachine::Provider(state.clone());
+                rec.pending = PendingActions::Provider(actions.to_vec());
+                Ok(())
+            }
+            DealMachine::Client(_) => Err(StoreError::WrongSide {
+                id,
+                side: Side::Client,
+            }),
+        })
+    }
+
+    /// Records a voucher of deal `id` for `interval` (durably, before it is sent or its key
+    /// revealed). Recording the same voucher again is a no-op; another voucher for the same
+    /// interval is refused, so no interval is ever paid (or unlocked) twice.
+    pub fn put_voucher(
+        &self,
+        id: u64,
+        interval: u32,
+        voucher: &SignedVoucher,
+    ) -> Result<(), StoreError> {
+        let bytes = to_cbor(voucher)?;
+        let tx = self.inner.db.begin_write()?;
+        {
+            let mut table = tx.open_table(VOUCHERS)?;
+            if let Some(old) = table.get((id, interval))? {
+                if old.value() != bytes.as_slice() {
+                    return Err(StoreError::VoucherConflict { id, interval });
+                }
+                return Ok(());
+            }
+            table.insert((id, interval), bytes.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deal `id`'s recorded vouchers, by interval.
+    pub fn vouchers(&self, id: u64) -> Result<Vec<(u32, SignedVoucher)>, StoreError> {
+        let tx = self.inner.db.begin_read()?;
+        let table = tx.open_table(VOUCHERS)?;
+        let mut out = Vec::new();
+        for entry in table.range((id, 0)..=(id, u32::MAX))? {
+            let (k, v) = entry?;
+            out.push((k.value().1, from_cbor(v.value())?));
+        }
+        Ok(out)
     }
 
     /// The host ran the actions of step `step`: forget them. A stale `step` (the deal moved on

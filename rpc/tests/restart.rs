@@ -1,0 +1,178 @@
+//! `kill -9` of a client sidecar (`ozkcp serve` as a child process) in the middle of a
+//! retrieval: after the restart no deal is lost, every voucher is on record once, the provider
+//! revealed keys only for vouchers it recorded first, and retrievals work again.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ozkcp::core::sig::SecpSigner;
+use ozkcp::node::ProviderFault;
+use ozkcp::payload::Payload;
+use ozkcp_rpc::api::{CidJson, DealInfo, OzkcpApiClient, ProviderAddr, RetrieveParams};
+use ozkcp_rpc::client::connect_http;
+use ozkcp_rpc::deals::{Deals, MemoryJudges, NodeConfig, ProviderPolicy};
+use ozkcp_rpc::peer::PeerLimits;
+use ozkcp_rpc::repo::ApiInfo;
+use ozkcp_rpc::store::DealStore;
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(repo: &Path) -> Serve {
+    let _ = std::fs::remove_file(repo.join("api"));
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ozkcp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--repo"])
+        .arg(repo)
+        .env_remove("OZKCP_API_INFO")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !repo.join("api").exists() {
+        assert!(Instant::now() < deadline, "the sidecar did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    serve
+}
+
+async fn deal(repo: &Path, id: u64) -> DealInfo {
+    let rpc = connect_http(&ApiInfo::discover(repo).unwrap()).unwrap();
+    rpc.deal(id).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
+    // The provider, in this process.
+    let pdir = tempfile::tempdir().unwrap();
+    let pstore = DealStore::open(&pdir.path().join("db")).unwrap();
+    let provider = Deals::new(
+        pstore.clone(),
+        NodeConfig {
+            key: SecpSigner::random(),
+            policy: ProviderPolicy {
+                blocks_per_interval: 1,
+                ..ProviderPolicy::default()
+            },
+            judges: Arc::new(MemoryJudges::default()),
+            zk: None,
+            limits: PeerLimits {
+                idle: Duration::from_secs(5),
+                ..PeerLimits::default()
+            },
+            fault: ProviderFault::None,
+        },
+    );
+    provider
+        .listen_peers("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // Many small intervals, so the kill lands mid-deal.
+    let bytes: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i * 7 + (i >> 9)) as u8)
+        .collect();
+    let payload = Payload::from_bytes(&bytes, 16_384).unwrap();
+    pstore
+        .put_import(&payload, bytes.len() as u64, 16_384, "test")
+        .unwrap();
+
+    // The client: a child `ozkcp serve`.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let out = dir.path().join("copy");
+    let child = start(&repo);
+    let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
+    let params = RetrieveParams {
+        root: CidJson {
+            cid: payload.root.to_string(),
+        },
+        provider: ProviderAddr {
+            address: provider.address().to_string(),
+            peer: provider.peer_url().unwrap(),
+        },
+        mode: "fraud".into(),
+        price_per_chunk: Some("3".into()),
+        chunk_size: Some(1024),
+        collateral: None,
+        out: out.to_string_lossy().into_owned(),
+    };
+    let d = rpc.client_retrieve(params.clone()).await.unwrap();
+    let start_t = Instant::now();
+    loop {
+        let now = rpc.deal(d.id).await.unwrap();
+        assert!(!now.terminal, "finished before the kill: {now:?}");
+        if now.paid >= 2 {
+            break;
+        }
+        assert!(start_t.elapsed() < Duration::from_secs(60), "{now:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut child = child;
+    // SIGKILL: no cleanup of any kind.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    drop(child);
+
+    // The provider saw the connection die: its deal errors; every key it revealed had its
+    // voucher on record first.
+    let pdeal = loop {
+        let ds = pstore.deals().unwrap();
+        if ds.len() == 1 && ds[0].is_terminal() {
+            break ds[0].clone();
+        }
+        assert!(start_t.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let accepted = pstore.vouchers(pdeal.id).unwrap();
+    let pinfo = DealInfo::from(&pdeal);
+    assert_eq!(accepted.len() as u32, pinfo.paid, "{pinfo:?}");
+
+    // Restart: the deal is still there and ends cleanly; its vouchers are on record once.
+    let _restarted = start(&repo);
+    let after = deal(&repo, d.id).await;
+    assert!(after.terminal, "{after:?}");
+    assert_eq!(after.status, "DealStatusErrored");
+    assert!(after.message.contains("interrupted"), "{after:?}");
+    assert_eq!(after.pending_actions, 0);
+    assert!(!out.exists());
+    // Every voucher the provider accepted is one the client recorded before sending it.
+    drop(_restarted);
+    let cstore = DealStore::open(&repo.join("ozkcp.redb")).unwrap();
+    let sent = cstore.vouchers(d.id).unwrap();
+    assert!(sent.len() >= accepted.len());
+    for (j, v) in &accepted {
+        assert!(sent.iter().any(|(k, w)| k == j && w == v), "interval {j}");
+    }
+    let intervals: Vec<u32> = sent.iter().map(|(j, _)| *j).collect();
+    let mut unique = intervals.clone();
+    unique.dedup();
+    assert_eq!(intervals, unique, "one voucher per interval");
+    drop(cstore);
+
+    // And the sidecar retrieves again after the restart.
+    let _again = start(&repo);
+    let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
+    let d2 = rpc.client_retrieve(params).await.unwrap();
+    assert!(d2.id > d.id);
+    let t = Instant::now();
+    loop {
+        let now = rpc.deal(d2.id).await.unwrap();
+        // Terminal, and its last actions (writing the file) done.
+        if now.terminal && now.pending_actions == 0 {
+            assert_eq!(now.status, "DealStatusCompleted", "{now:?}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "{now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
