@@ -1,5 +1,6 @@
 //! Prints the Poseidon (BN254, t = 3, x^5, 8 full + 57 partial rounds) constants from the Grain
-//! LFSR of the Poseidon paper (arkworks' `find_poseidon_ark_and_mds`), as `src/poseidon_constants.rs`.
+//! LFSR of the Poseidon paper (arkworks' `find_poseidon_ark_and_mds`), and their sparse-round form
+//! ([`ozkcp_zk::poseidon::optimize`]), as `src/poseidon_constants.rs`.
 use ark_bn254::Fr;
 use ark_crypto_primitives::sponge::poseidon::find_poseidon_ark_and_mds;
 
@@ -33,6 +34,30 @@ fn main() {
         println!("    ],");
     }
     println!("];");
+    let ark3: [[Fr; 3]; 65] = core::array::from_fn(|r| core::array::from_fn(|i| ark[r][i]));
+    let mds3: [[Fr; 3]; 3] = core::array::from_fn(|r| core::array::from_fn(|i| mds[r][i]));
+    let opt = ozkcp_zk::poseidon::optimize(&ark3, &mds3).expect("invertible blocks");
+    let rows = |name: &str, rows: &[&[Fr]]| {
+        println!("    {name}: [");
+        for row in rows {
+            println!("        [");
+            for x in row.iter() {
+                println!("            MontFp!(\"{x}\"),");
+            }
+            println!("        ],");
+        }
+        println!("    ],");
+    };
+    println!();
+    println!("/// The same permutation with sparse partial rounds ([`crate::poseidon::optimize`] of the above).");
+    println!("pub const OPTIMIZED: crate::poseidon::Optimized = crate::poseidon::Optimized {{");
+    rows("ark", &opt.ark.iter().map(|r| &r[..]).collect::<Vec<_>>());
+    rows("pre", &opt.pre.iter().map(|r| &r[..]).collect::<Vec<_>>());
+    rows(
+        "sparse",
+        &opt.sparse.iter().map(|r| &r[..]).collect::<Vec<_>>(),
+    );
+    println!("}};");
     eprintln!("ark[0][0] = {:?}", ark[0][0].to_string());
     use ark_ff::{BigInteger, PrimeField};
     eprintln!(
