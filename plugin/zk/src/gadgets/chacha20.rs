@@ -8,19 +8,22 @@
 //! [`chacha20_blocks`] runs the blocks of one chunk in lockstep. They share key and nonce and
 //! differ only in the counter (state word 12), so every step whose two operands do not yet
 //! depend on the counter yields the same variables in every block and is synthesised once: three
-//! of the four first column quarter rounds, the first addition of the fourth, and four steps of
-//! the first diagonal round (see [`SHARED_CONSTRAINTS`]). Sound because such a step is the same
-//! function of the same variables in every block; only the constraint system is shared.
+//! of the four first column quarter rounds, the first addition of the fourth, and two additions
+//! and one XOR of the first diagonal round (see [`SHARED_CONSTRAINTS`]). Sound because such a
+//! step is the same function of the same variables in every block; only the constraint system is
+//! shared.
 
 use super::bits::{add_many, to_array, Result, Word};
 use ark_bn254::Fr;
 use ark_relations::gr1cs::ConstraintSystemRef;
 
-/// Constraints of one block with a variable key and a variable 64-bit nonce (pinned by a test).
+/// Constraints of one block with a variable key, a non-zero counter and the nonce `(0, n1, n2)`
+/// with `n1`, `n2` variable, as chunks use it (pinned by a test).
 pub const BLOCK_CONSTRAINTS: usize = 21_231;
 
 /// Constraints that [`chacha20_blocks`] synthesises once for all blocks of a chunk (variable key
-/// and 64-bit nonce): `n` blocks cost `n * (BLOCK_CONSTRAINTS - SHARED) + SHARED`.
+/// and 64-bit nonce): `n` blocks with non-zero counters cost `n * (BLOCK_CONSTRAINTS - SHARED) +
+/// SHARED` (a zero counter saves one more addition).
 pub const SHARED_CONSTRAINTS: usize = 879;
 
 /// `"expand 32-byte k"` as four little-endian words.
