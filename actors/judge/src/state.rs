@@ -321,6 +321,30 @@ impl State {
             .ok_or(StateError::NoDeal { client, deal_id })
     }
 
+    /// The deal (`client`, `deal_id`) if it is in `status`, or why not.
+    fn deal_in<BS: Blockstore>(
+        &self,
+        store: &BS,
+        client: ActorID,
+        deal_id: u64,
+        status: DealStatus,
+    ) -> DealResult {
+        let deal = self.existing_deal(store, client, deal_id)?;
+        if deal.status != status {
+            return Err(StateError::WrongStatus {
+                deal_id,
+                status: deal.status,
+                needed: match status {
+                    DealStatus::Open => "open",
+                    DealStatus::Active => "active (collateral locked)",
+                    DealStatus::Settled => "settled",
+                    DealStatus::Slashed => "slashed",
+                },
+            });
+        }
+        Ok(deal)
+    }
+
     /// The verifying key registered under `circuit`, if any.
     pub fn verifying_key<BS: Blockstore>(
         &self,
@@ -404,14 +428,7 @@ impl State {
         client: ActorID,
         deal_id: u64,
     ) -> DealResult {
-        let mut deal = self.existing_deal(store, client, deal_id)?;
-        if deal.status != DealStatus::Open {
-            return Err(StateError::WrongStatus {
-                deal_id,
-                status: deal.status,
-                needed: "open",
-            });
-        }
+        let mut deal = self.deal_in(store, client, deal_id, DealStatus::Open)?;
         let mut accounts = self.accounts(store)?;
         if !deal.collateral.is_zero() {
             accounts.lock(deal.provider, &deal.collateral)?;
@@ -422,9 +439,9 @@ impl State {
         Ok(deal)
     }
 
-    /// Pays an active deal's provider up to the cumulative `amount` of a redeemed voucher: the
-    /// difference to what was paid moves from the client's locked funds to the provider's
-    /// (locked until settlement). Records the voucher's nonce and digest and the revealed key.
+    /// Records a redeemed voucher of an active deal: its cumulative `amount` becomes the deal's
+    /// pay (the pay stays in the client's locked funds until [`State::settle`] moves it), with the
+    /// voucher's nonce and digest and the revealed key.
     pub fn redeem<BS: Blockstore>(
         &mut self,
         store: &BS,
@@ -432,14 +449,7 @@ impl State {
         deal_id: u64,
         redeemed: Redeemed,
     ) -> DealResult {
-        let mut deal = self.existing_deal(store, client, deal_id)?;
-        if deal.status != DealStatus::Active {
-            return Err(StateError::WrongStatus {
-                deal_id,
-                status: deal.status,
-                needed: "active (collateral locked)",
-            });
-        }
+        let mut deal = self.deal_in(store, client, deal_id, DealStatus::Active)?;
         let funds = &deal.paid + &deal.locked;
         if redeemed.amount > funds {
             return Err(StateError::BeyondFunds {
@@ -475,14 +485,7 @@ impl State {
         deal_id: u64,
         kind: u8,
     ) -> Result<(Deal, TokenAmount), StateError> {
-        let mut deal = self.existing_deal(store, client, deal_id)?;
-        if deal.status != DealStatus::Active {
-            return Err(StateError::WrongStatus {
-                deal_id,
-                status: deal.status,
-                needed: "active (collateral locked)",
-            });
-        }
+        let mut deal = self.deal_in(store, client, deal_id, DealStatus::Active)?;
         let to_client = &deal.paid + &deal.collateral;
         let mut accounts = self.accounts(store)?;
         accounts.transfer_locked(deal.provider, deal.client, &deal.collateral, false)?;
