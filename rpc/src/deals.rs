@@ -7,8 +7,9 @@
 //! different voucher for an interval. Once a step's frames are sent (and, on completion, the
 //! payload written), the step's actions are confirmed done.
 //!
-//! Chain operations go through a [`JudgeFactory`]: [`MemoryJudges`] keeps each deal's books in
-//! memory (until the chain client is configured); a chain-backed factory plugs in the same way.
+//! Chain operations go through a [`JudgeFactory`]: [`crate::judges::ChainJudges`] sends them to
+//! the judge actor through a Lotus-style node (`ozkcp serve --chain-api … --judge …`);
+//! [`MemoryJudges`] keeps each deal's books in memory, for running without a chain.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -82,6 +83,9 @@ pub trait JudgeFactory: Send + Sync {
     fn coordinates(&self) -> Result<ChainCoordinates, String>;
     /// The judge of one deal, for our side of it.
     fn judge(&self, side: Side, proposal: &DealProposal) -> Result<Box<dyn Judge + Send>, String>;
+    /// A deal ended with vouchers redeemed on our side: a chain-backed factory settles it once
+    /// its dispute window has closed (the provider's pay is free only then).
+    fn deal_paid(&self, _side: Side, _proposal: &DealProposal) {}
 }
 
 /// Each deal's books in memory, with the judge actor's own checks: for running without a
@@ -800,10 +804,11 @@ impl Deals {
                     .await
             }
             None => {
-                run.call(|n, ctx| n.handle(Message::Proposal(proposal), ctx))
+                run.call(|n, ctx| n.handle(Message::Proposal(proposal.clone()), ctx))
                     .await
             }
         };
+        let accepted = proposal;
         if let Err(e) = r {
             tracing::warn!(deal = id, "accepting: {e}");
         }
@@ -860,6 +865,9 @@ impl Deals {
         self.live.lock().expect("not poisoned").remove(&id);
         if let Some(conn) = run.conn.take() {
             conn.close().await;
+        }
+        if run.node.state().paid > 0 {
+            self.cfg.judges.deal_paid(Side::Provider, &accepted);
         }
     }
 }

@@ -12,7 +12,7 @@ use fvm_ipld_encoding::RawBytes;
 use fvm_shared::econ::TokenAmount;
 use ozkcp_devnet::json::addr_str;
 use ozkcp_devnet::{serve, Devnet, GenesisConfig};
-use ozkcp_rpc::chain::{LotusClient, CHAIN_TOKEN_ENV, DEFAULT_CHAIN_API};
+use ozkcp_rpc::chain::{JudgeClient, LotusClient, CHAIN_TOKEN_ENV, DEFAULT_CHAIN_API};
 
 /// `ozkcp devnet` subcommands.
 #[derive(Subcommand, Debug)]
@@ -39,6 +39,34 @@ pub enum DevnetCommand {
         /// Print JSON, private keys included (devnet test keys, for scripts).
         #[arg(long)]
         json: bool,
+    },
+    /// Wallet balance of ADDRESS and, with --judge, its escrow account at the judge.
+    Balance {
+        /// The address.
+        address: String,
+        /// The judge actor's address.
+        #[arg(long, env = "OZKCP_JUDGE")]
+        judge: Option<String>,
+        /// Print JSON (amounts in attoFIL).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// A deal as the judge keeps it: status, funds, collateral, deadlines, the key revealed.
+    Deal {
+        /// The deal's client (its f1 address).
+        client: String,
+        /// The client's deal id (`ozkcp deal <id>` prints it).
+        deal_id: u64,
+        /// The judge actor's address.
+        #[arg(long, env = "OZKCP_JUDGE")]
+        judge: String,
+        /// Print JSON (amounts in attoFIL).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
     },
     /// Make N empty epochs on a running devnet (deadlines pass); prints the new epoch.
     Advance {
@@ -164,6 +192,98 @@ pub fn devnet_cmd(command: DevnetCommand) -> Result<()> {
                 Ok(())
             })
         }
+        DevnetCommand::Balance {
+            address,
+            judge,
+            json,
+            api,
+        } => {
+            let who = parse_addr(&address)?;
+            let judge = judge.as_deref().map(parse_addr).transpose()?;
+            let node = api.client()?;
+            runtime()?.block_on(async {
+                let wallet = node.balance(&who).await?;
+                let escrow = match judge {
+                    Some(j) => Some(JudgeClient::new(node.clone(), j).account(who).await?),
+                    None => None,
+                };
+                if json {
+                    let mut v = serde_json::json!({
+                        "Address": addr_str(&who),
+                        "Wallet": wallet.atto().to_string(),
+                    });
+                    if let Some(a) = &escrow {
+                        v["Escrow"] = serde_json::json!({
+                            "Balance": a.balance.atto().to_string(),
+                            "Locked": a.locked.atto().to_string(),
+                        });
+                    }
+                    println!("{v}");
+                } else {
+                    print!("{}  wallet {wallet} FIL", addr_str(&who));
+                    if let Some(a) = &escrow {
+                        print!("  escrow {} FIL ({} locked)", a.balance, a.locked);
+                    }
+                    println!();
+                }
+                Ok(())
+            })
+        }
+        DevnetCommand::Deal {
+            client,
+            deal_id,
+            judge,
+            json,
+            api,
+        } => {
+            let client = parse_addr(&client)?;
+            let judge = JudgeClient::new(api.client()?, parse_addr(&judge)?);
+            let deal = runtime()?
+                .block_on(judge.deal(client, deal_id))?
+                .with_context(|| format!("the judge has no deal {deal_id} of {client}"))?;
+            let status = format!("{:?}", deal.status);
+            let fault = deal
+                .fault
+                .and_then(ozkcp::core::evidence::EvidenceKind::from_u8)
+                .map(|k| format!("{k:?}"));
+            if json {
+                let v = serde_json::json!({
+                    "Client": addr_str(&client),
+                    "DealId": deal_id,
+                    "Status": status,
+                    "Locked": deal.locked.atto().to_string(),
+                    "Paid": deal.paid.atto().to_string(),
+                    "Collateral": deal.collateral.atto().to_string(),
+                    "KeyRevealDeadline": deal.key_reveal_deadline,
+                    "DisputeDeadline": deal.dispute_deadline,
+                    "Nonce": deal.nonce,
+                    "KeyRevealed": deal.key.is_some(),
+                    "Fault": fault,
+                });
+                println!("{v}");
+            } else {
+                println!("deal {deal_id} of {}: {status}", addr_str(&client));
+                println!(
+                    "  paid       {} FIL (locked {} FIL)",
+                    deal.paid, deal.locked
+                );
+                println!("  collateral {} FIL", deal.collateral);
+                println!(
+                    "  deadlines  keys by epoch {}, disputes by epoch {}",
+                    deal.key_reveal_deadline, deal.dispute_deadline
+                );
+                if deal.key.is_some() {
+                    println!(
+                        "  a key was revealed on chain (voucher nonce {:?})",
+                        deal.nonce
+                    );
+                }
+                if let Some(f) = fault {
+                    println!("  slashed for {f}");
+                }
+            }
+            Ok(())
+        }
         DevnetCommand::Advance { epochs, api } => {
             let node = api.client()?;
             let epoch = runtime()?.block_on(node.advance(epochs))?;
@@ -171,6 +291,10 @@ pub fn devnet_cmd(command: DevnetCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_addr(s: &str) -> Result<fvm_shared::address::Address> {
+    Ok(ozkcp_devnet::json::parse_addr(s)?)
 }
 
 fn base64_key(s: &ozkcp_core::sig::SecpSigner) -> String {

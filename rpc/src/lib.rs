@@ -12,6 +12,7 @@
 //! - [`deals`]: retrievals made and served, each a node of `ozkcp::node` persisted step by step.
 //! - [`peer`]: the WebSocket transport between a client and a provider sidecar.
 //! - [`chain`]: a Lotus-style node's API (devnet or Lotus) and the judge actor through it.
+//! - [`judges`]: each deal's chain operations, signed with the sidecar's key.
 #![deny(missing_docs)]
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod chain;
 pub mod client;
 pub mod deals;
+pub mod judges;
 pub mod peer;
 pub mod repo;
 pub mod server;

@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: sidecar_cmd::AuthCommand,
     },
+    /// The sidecar's wallet: its address, or import a key (on a devnet: a genesis account's).
+    Wallet {
+        #[command(subcommand)]
+        command: sidecar_cmd::WalletCommand,
+    },
     /// List the running sidecar's deals.
     Deals {
         /// Print JSON.
@@ -142,6 +147,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => sidecar_cmd::serve_cmd(&repo, args)?,
         Command::Auth { command } => sidecar_cmd::auth_cmd(&repo, command)?,
+        Command::Wallet { command } => sidecar_cmd::wallet_cmd(&repo, command)?,
         Command::Deals { json } => sidecar_cmd::deals_cmd(&repo, json)?,
         Command::Deal { id, cancel, json } => sidecar_cmd::deal_cmd(&repo, id, cancel, json)?,
         Command::Provider { command } => sidecar_cmd::provider_cmd(&repo, command)?,

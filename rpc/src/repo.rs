@@ -114,6 +114,31 @@ impl Repo {
         })
     }
 
+    /// Imports a wallet key as the repo's `node-key` (`ozkcp wallet import`). Refuses to replace
+    /// an existing key (its deals and funds would be orphaned) unless `force`.
+    pub fn import_node_key(
+        &self,
+        key: &ozkcp::core::sig::SecpSigner,
+        force: bool,
+    ) -> Result<(), RepoError> {
+        let path = self.path.join("node-key");
+        if path.exists() && !force {
+            let current = self.node_key()?;
+            if current.address() == key.address() {
+                return Ok(());
+            }
+            return Err(RepoError::BadSecret {
+                path,
+                reason: format!(
+                    "the repo already has wallet {}; importing another key would orphan its \
+                     deals (pass --force to replace it)",
+                    current.address()
+                ),
+            });
+        }
+        write_private(&path, &key.secret_bytes()[..])
+    }
+
     fn secret_file(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, RepoError> {
         let path = self.path.join(name);
         let mut secret = Zeroizing::new(vec![0u8; SECRET_LEN]);

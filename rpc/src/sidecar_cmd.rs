@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use ozkcp::core::sig::SecpSigner;
 use ozkcp::node::ProviderFault;
 use ozkcp_rpc::api::{CidJson, DealInfo, ImportInfo, OzkcpApiClient, ProviderAddr, RetrieveParams};
 use ozkcp_rpc::auth::{JwtAuth, Permission};
+use ozkcp_rpc::chain::{JudgeClient, LotusClient};
 use ozkcp_rpc::client::{connect_http, connect_ws};
 use ozkcp_rpc::deals::{Deals, MemoryJudges, NodeConfig, ProviderPolicy, ZkParams};
+use ozkcp_rpc::judges::{ChainJudges, Deadlines};
 use ozkcp_rpc::peer::PeerLimits;
 use ozkcp_rpc::repo::{ApiInfo, Repo};
 use ozkcp_rpc::server::{serve_with, ServeConfig, DEFAULT_LISTEN, DEFAULT_MAX_REQUEST};
@@ -33,6 +36,27 @@ pub enum AuthCommand {
         /// Permission of the token.
         #[arg(long)]
         perm: Permission,
+    },
+}
+
+/// `ozkcp wallet …`
+#[derive(Subcommand, Debug)]
+pub enum WalletCommand {
+    /// Print the wallet's address (a new repo gets a new random key).
+    Address {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Use a secp256k1 key as the wallet: a Lotus key export (`lotus wallet export`: hex of
+    /// the KeyInfo JSON) or the KeyInfo JSON itself (`{"Type":"secp256k1","PrivateKey":
+    /// "<base64>"}`, as `ozkcp devnet accounts --json` prints it), from FILE or stdin.
+    Import {
+        /// The key file (`-` or nothing: stdin).
+        file: Option<PathBuf>,
+        /// Replace the repo's current key (its deals' funds stay with the old address).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -96,6 +120,23 @@ pub struct ServeArgs {
     /// Largest peer frame in bytes.
     #[arg(long, default_value_t = ozkcp_rpc::peer::DEFAULT_MAX_FRAME)]
     max_frame: usize,
+    /// The chain node's Lotus-style JSON-RPC URL (a devnet's `OZKCP_CHAIN_API`, or a Lotus
+    /// node with `OZKCP_CHAIN_TOKEN`).
+    #[arg(long, env = "OZKCP_CHAIN_API", default_value = ozkcp_rpc::chain::DEFAULT_CHAIN_API)]
+    chain_api: String,
+    /// The judge actor's address (`ozkcp devnet deploy` prints it). Without it deals are
+    /// judged in memory, with no chain: for trying the sidecar out only.
+    #[arg(long, env = "OZKCP_JUDGE")]
+    judge: Option<String>,
+    /// Epochs from a proposal until keys must be revealed on chain (deals we propose).
+    #[arg(long, default_value_t = 2880)]
+    reveal_epochs: i64,
+    /// Epochs after the key-reveal deadline during which we may dispute (deals we propose).
+    #[arg(long, default_value_t = 2880)]
+    dispute_epochs: i64,
+    /// How often the chain head is polled while a deadline is awaited, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    chain_poll_ms: u64,
     /// TEST ONLY: our provider cheats (wrong-key:J, bad-chunk:J, broken-chain:J,
     /// never-reveal:J), to demonstrate disputes.
     #[arg(long, hide = true)]
@@ -196,8 +237,38 @@ pub fn serve_cmd(repo_path: &Path, args: ServeArgs) -> Result<()> {
         }
         None => ProviderFault::None,
     };
+    if args.reveal_epochs < 1 || args.dispute_epochs < 1 {
+        bail!("--reveal-epochs and --dispute-epochs must be at least 1");
+    }
+    let key = repo.node_key()?;
+    let rt = runtime()?;
+    let (judges, chain): (Arc<dyn ozkcp_rpc::deals::JudgeFactory>, _) = match &args.judge {
+        Some(judge) => {
+            let judge = ozkcp_devnet::json::parse_addr(judge).context("--judge")?;
+            let token = std::env::var(ozkcp_rpc::chain::CHAIN_TOKEN_ENV).ok();
+            let node = LotusClient::new(&args.chain_api, token.as_deref())?;
+            let judges = ChainJudges::new(
+                JudgeClient::new(node, judge),
+                rt.handle().clone(),
+                key.clone(),
+                Deadlines {
+                    reveal: args.reveal_epochs,
+                    dispute: args.dispute_epochs,
+                },
+                std::time::Duration::from_millis(args.chain_poll_ms.max(10)),
+            );
+            (Arc::new(judges.clone()) as _, Some(judges))
+        }
+        None => {
+            tracing::warn!("no --judge: deals are judged in memory, nothing is paid on a chain");
+            (Arc::new(MemoryJudges::default()) as _, None)
+        }
+    };
+    if let Some(chain) = &chain {
+        rt.block_on(check_chain(chain, &key, zk.as_ref()))?;
+    }
     let node = NodeConfig {
-        key: repo.node_key()?,
+        key,
         policy: ProviderPolicy {
             min_price_per_chunk: ozkcp::core::TokenAmount::from_atto(args.min_price),
             fraud: args.modes.iter().any(|m| m == "fraud"),
@@ -205,7 +276,7 @@ pub fn serve_cmd(repo_path: &Path, args: ServeArgs) -> Result<()> {
             blocks_per_interval: args.blocks_per_interval.max(1),
             ..ProviderPolicy::default()
         },
-        judges: Arc::new(MemoryJudges::default()),
+        judges,
         zk,
         limits: PeerLimits {
             max_frame: args.max_frame,
@@ -213,7 +284,7 @@ pub fn serve_cmd(repo_path: &Path, args: ServeArgs) -> Result<()> {
         },
         fault,
     };
-    runtime()?.block_on(async move {
+    rt.block_on(async move {
         let deals = Deals::new(store.clone(), node);
         let recovered = deals.recover()?;
         if !recovered.is_empty() {
@@ -256,6 +327,117 @@ pub fn serve_cmd(repo_path: &Path, args: ServeArgs) -> Result<()> {
         eprintln!("ozkcp sidecar stopped");
         Ok(())
     })
+}
+
+/// Before serving on a chain: the node answers, our wallet exists there, and our zk circuit's
+/// verifying key is registered with the judge (idempotent; zk deals need it).
+async fn check_chain(chain: &ChainJudges, key: &SecpSigner, zk: Option<&ZkParams>) -> Result<()> {
+    let judge = chain.client();
+    let node = judge.node();
+    let epoch = node
+        .epoch()
+        .await
+        .with_context(|| format!("the chain node at {}", node.url()))?;
+    let me = key.address();
+    let balance = node.balance(&me).await?;
+    if !balance.is_positive() {
+        bail!(
+            "our wallet {me} has no funds on the chain at {} (on a devnet: `ozkcp wallet import` a \
+             genesis account's key from `ozkcp devnet accounts --json`)",
+            node.url()
+        );
+    }
+    let escrow = judge
+        .account(me)
+        .await
+        .with_context(|| format!("reading our escrow at the judge {}", judge.address()))?;
+    eprintln!(
+        "chain at {} (epoch {epoch}), judge {}: wallet {me} holds {balance} FIL, escrow {} FIL ({} locked)",
+        node.url(),
+        judge.address(),
+        escrow.balance,
+        escrow.locked
+    );
+    if let Some(zk) = zk {
+        let vk = zk.keys.verifier.verifying_key_bytes();
+        let id = judge
+            .register_verifying_key(key, vk)
+            .await
+            .context("registering our zk circuit with the judge")?;
+        eprintln!(
+            "zk circuit {} registered with the judge",
+            hex::encode(id.value.0)
+        );
+    }
+    Ok(())
+}
+
+/// `ozkcp wallet …`
+pub fn wallet_cmd(repo_path: &Path, command: WalletCommand) -> Result<()> {
+    let repo = Repo::open(repo_path)?;
+    match command {
+        WalletCommand::Address { json } => {
+            let addr = repo.node_key()?.address();
+            if json {
+                println!("{}", serde_json::json!({ "Address": addr.to_string() }));
+            } else {
+                println!("{addr}");
+            }
+        }
+        WalletCommand::Import { file, force } => {
+            let text = zeroize::Zeroizing::new(match file.as_deref() {
+                None => std::io::read_to_string(std::io::stdin()).context("reading stdin")?,
+                Some(p) if p == Path::new("-") => {
+                    std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+                }
+                Some(p) => std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+            });
+            let key = parse_key_info(&text)?;
+            repo.import_node_key(&key, force)?;
+            println!("wallet {}", key.address());
+        }
+    }
+    Ok(())
+}
+
+/// A secp256k1 key from Lotus's KeyInfo JSON, or its hex export.
+fn parse_key_info(text: &str) -> Result<SecpSigner> {
+    use base64::Engine;
+    #[derive(serde::Deserialize)]
+    struct KeyInfo<'a> {
+        #[serde(rename = "Type")]
+        kind: String,
+        // Borrowed from the zeroized input: no copy of the key is left behind.
+        #[serde(rename = "PrivateKey", borrow)]
+        private_key: &'a str,
+    }
+    let text = text.trim();
+    let json = if text.starts_with('{') {
+        zeroize::Zeroizing::new(text.as_bytes().to_vec())
+    } else {
+        zeroize::Zeroizing::new(hex::decode(text).map_err(|_| {
+            anyhow::anyhow!("the key is neither KeyInfo JSON nor a hex Lotus key export")
+        })?)
+    };
+    let info: KeyInfo = serde_json::from_slice(&json)
+        .map_err(|e| anyhow::anyhow!("the key is not Lotus KeyInfo JSON: {e}"))?;
+    if info.kind != "secp256k1" {
+        bail!(
+            "a {:?} key: the wallet signs vouchers with secp256k1 keys only",
+            info.kind
+        );
+    }
+    let bytes = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(info.private_key.as_bytes())
+            .map_err(|_| anyhow::anyhow!("PrivateKey is not base64"))?,
+    );
+    let secret: &[u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("PrivateKey has {} bytes, expected 32", bytes.len()))?;
+    Ok(SecpSigner::from_bytes(secret)?)
 }
 
 /// `ozkcp auth …`

@@ -1,6 +1,7 @@
 //! The client's node: proposes, locks funds, verifies each interval, pays with hash-locked
 //! vouchers, opens intervals with the revealed keys, and disputes with the judge on a fault.
 
+use ozkcp_core::deal::ProofMode;
 use std::collections::BTreeMap;
 
 use ozkcp_core::deal::DealProposal;
@@ -160,9 +161,11 @@ impl ClientNode {
         };
         let e = match msg {
             Message::Accept(signed) => {
+                // A node may hold a verifier for its zk deals; a fraud deal needs none.
+                let zk = self.proposal.mode == ProofMode::Zk;
                 let deal = ClientDeal::new(signed).and_then(|d| match &self.verifier {
-                    Some(v) => d.with_verifier(v.clone()),
-                    None => Ok(d),
+                    Some(v) if zk => d.with_verifier(v.clone()),
+                    _ => Ok(d),
                 });
                 match deal {
                     Ok(deal) if deal.terms().terms.proposal == self.proposal => {

@@ -29,6 +29,13 @@ pub trait Judge {
     fn dispute(&mut self, terms: &DealTerms, evidence: &Evidence) -> Result<Fault, String>;
     /// The deadlines pass and the deal settles.
     fn settle(&mut self, terms: &DealTerms);
+    /// The provider's side of opening: once the client has locked its funds (its
+    /// `StartTransfer` arrived), the provider locks its collateral under the terms it signed,
+    /// before any data leaves. A judge whose [`Judge::open`] locks both sides at once keeps
+    /// this default.
+    fn accept(&mut self, _terms: &DealTerms) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The judge's books for one deal, kept in process with the judge's own checks.
@@ -171,5 +178,8 @@ impl<J: Judge + ?Sized> Judge for Box<J> {
     }
     fn settle(&mut self, terms: &DealTerms) {
         (**self).settle(terms)
+    }
+    fn accept(&mut self, terms: &DealTerms) -> Result<(), String> {
+        (**self).accept(terms)
     }
 }

@@ -126,7 +126,16 @@ impl ProviderNode {
                 }
                 self.accept(proposal)
             }
-            Message::StartTransfer(_) => ProviderEvent::TransferStarted,
+            Message::StartTransfer(_) => match (&self.deal, self.state.status) {
+                // The client's funds are locked: lock our collateral before any data leaves.
+                (Some(d), ProviderStatus::Unsealed) => match ctx.judge.accept(d.terms()) {
+                    Ok(()) => ProviderEvent::TransferStarted,
+                    Err(reason) => ProviderEvent::Error {
+                        reason: format!("locking collateral: {reason}"),
+                    },
+                },
+                _ => ProviderEvent::TransferStarted,
+            },
             Message::Voucher(v) if v.interval == self.state.current() => {
                 self.voucher = Some(v.voucher);
                 ProviderEvent::VoucherReceived
