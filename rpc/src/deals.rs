@@ -863,7 +863,18 @@ impl Deals {
         }
         run.journal.done();
         self.live.lock().expect("not poisoned").remove(&id);
-        if let Some(conn) = run.conn.take() {
+        if let Some(mut conn) = run.conn.take() {
+            let st = run.node.state();
+            if st.status == ProviderStatus::Errored {
+                // Tell the client why (e.g. our collateral could not be locked), best effort.
+                let notice = Message::Abort(Notice {
+                    deal_id,
+                    reason: st.message.clone(),
+                });
+                if let Ok(f) = ozkcp::core::encoding::to_cbor(&notice) {
+                    let _ = conn.send_all(vec![f]).await;
+                }
+            }
             conn.close().await;
         }
         if run.node.state().paid > 0 {

@@ -100,3 +100,106 @@ fn fsm_mermaid_prints_the_tables() {
         .contains("DealStatusRevealKey --> DealStatusAbort: WrongVoucher"));
     ozkcp().args(["fsm", "mermaid", "judge"]).assert().failure();
 }
+
+#[test]
+fn wallet_import_takes_lotus_key_info_and_never_silently_replaces_a_key() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let wallet = |args: &[&str], stdin: &str| {
+        let mut c = ozkcp();
+        c.arg("--repo").arg(&repo).arg("wallet").args(args);
+        c.write_stdin(stdin.to_string()).assert()
+    };
+    let secret = [0x11u8; 32];
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let json = format!(r#"{{"Type":"secp256k1","PrivateKey":"{b64}"}}"#);
+    let expected = ozkcp::core::sig::SecpSigner::from_bytes(&secret)
+        .unwrap()
+        .address()
+        .to_string();
+
+    // A new repo has its own random wallet.
+    let first = wallet(&["address"], "")
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let first = String::from_utf8(first).unwrap().trim().to_string();
+    assert!(first.starts_with("f1"), "{first}");
+    assert_ne!(first, expected);
+
+    // Replacing it needs --force; the refusal names the wallet in place and changes nothing.
+    let out = wallet(&["import"], &json)
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(err.contains(&first) && err.contains("--force"), "{err}");
+    let still = wallet(&["address"], "")
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8(still).unwrap().trim(), first);
+
+    // The KeyInfo JSON, then the same key as a Lotus hex export (idempotent).
+    wallet(&["import", "--force"], &json).success();
+    wallet(&["import"], &hex::encode(&json)).success();
+    let now = wallet(&["address", "--json"], "")
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&now).unwrap();
+    assert_eq!(v["Address"], expected);
+    let mode = std::fs::metadata(repo.join("node-key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+
+    // Bad keys: each refused with a reason, and the wallet stays.
+    for (bad, why) in [
+        (
+            r#"{"Type":"bls","PrivateKey":"AAAA"}"#.to_string(),
+            "secp256k1",
+        ),
+        ("zz-not-hex".to_string(), "neither KeyInfo JSON"),
+        (r#"{"Type":"secp256k1"}"#.to_string(), "KeyInfo"),
+        (
+            r#"{"Type":"secp256k1","PrivateKey":"%%%"}"#.to_string(),
+            "base64",
+        ),
+        (
+            format!(
+                r#"{{"Type":"secp256k1","PrivateKey":"{}"}}"#,
+                base64::engine::general_purpose::STANDARD.encode([1u8; 31])
+            ),
+            "31 bytes",
+        ),
+        (
+            format!(
+                r#"{{"Type":"secp256k1","PrivateKey":"{}"}}"#,
+                base64::engine::general_purpose::STANDARD.encode([0u8; 32])
+            ),
+            "",
+        ),
+    ] {
+        let out = wallet(&["import", "--force"], &bad)
+            .failure()
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).unwrap();
+        assert!(err.contains(why), "{bad}: {err}");
+        assert!(!err.contains(&b64), "a key never reaches the output");
+    }
+    let now = wallet(&["address"], "")
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8(now).unwrap().trim(), expected);
+}

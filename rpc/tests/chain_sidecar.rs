@@ -1,0 +1,360 @@
+//! Two sidecars dealing on a chain: a devnet served over a real socket, the judge deployed
+//! through its API, a provider and a client sidecar each signing its own judge messages with
+//! a genesis account's key ([`ChainJudges`]). Honest deals are redeemed and settled; a cheating
+//! provider is slashed; a provider that never locks its collateral costs the client nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fvm_ipld_encoding::RawBytes;
+use ozkcp::core::sig::SecpSigner;
+use ozkcp::core::TokenAmount;
+use ozkcp::node::ProviderFault;
+use ozkcp::payload::Payload;
+use ozkcp_devnet::{Devnet, GenesisConfig, RpcServer};
+use ozkcp_judge::types::{Deal, DealStatus};
+use ozkcp_rpc::api::{CidJson, DealInfo, OzkcpApiClient, ProviderAddr, RetrieveParams};
+use ozkcp_rpc::auth::{JwtAuth, Permission};
+use ozkcp_rpc::chain::{DevnetAccount, JudgeClient, LotusClient};
+use ozkcp_rpc::client::connect_http;
+use ozkcp_rpc::deals::{Deals, NodeConfig, ProviderPolicy};
+use ozkcp_rpc::judges::{ChainJudges, Deadlines};
+use ozkcp_rpc::peer::PeerLimits;
+use ozkcp_rpc::repo::ApiInfo;
+use ozkcp_rpc::server::{serve_with, ServeConfig, Sidecar};
+use ozkcp_rpc::store::DealStore;
+use zeroize::Zeroizing;
+
+const PRICE: u64 = 1_000;
+const DEADLINES: Deadlines = Deadlines {
+    reveal: 400,
+    dispute: 40,
+};
+
+struct Chain {
+    _dir: tempfile::TempDir,
+    _srv: RpcServer,
+    judge: JudgeClient,
+    accounts: Vec<DevnetAccount>,
+}
+
+impl Chain {
+    async fn start(genesis: GenesisConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let net = Devnet::open(dir.path(), genesis).unwrap();
+        let srv = ozkcp_devnet::serve(Arc::new(net), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let node = LotusClient::new(&srv.http_url(), None).unwrap();
+        let judge = node
+            .install_actor(ozkcp_devnet::judge_wasm(), RawBytes::default())
+            .await
+            .unwrap();
+        let accounts = node.devnet_accounts().await.unwrap();
+        Chain {
+            _dir: dir,
+            _srv: srv,
+            judge: JudgeClient::new(node, judge.id_address),
+            accounts,
+        }
+    }
+
+    fn key(&self, i: usize) -> SecpSigner {
+        self.accounts[i].signer.clone()
+    }
+
+    /// Wallet + escrow of account `i`.
+    async fn holdings(&self, i: usize) -> TokenAmount {
+        let a = self.accounts[i].address;
+        let wallet = self.judge.node().balance(&a).await.unwrap();
+        wallet + self.judge.account(a).await.unwrap().balance
+    }
+
+    async fn deal(&self, deal_id: u64) -> Deal {
+        self.judge
+            .deal(self.accounts[0].address, deal_id)
+            .await
+            .unwrap()
+            .expect("the deal is on chain")
+    }
+
+    /// Waits until deal `deal_id` of the client (account 0) has `status`.
+    async fn wait_status(&self, deal_id: u64, status: DealStatus) -> Deal {
+        let start = Instant::now();
+        loop {
+            let d = self.deal(deal_id).await;
+            if d.status == status {
+                return d;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "deal {deal_id} stays {:?}, expected {status:?}",
+                d.status
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+struct Node {
+    _dir: tempfile::TempDir,
+    store: DealStore,
+    deals: Arc<Deals>,
+    _sidecar: Sidecar,
+    rpc: jsonrpsee::http_client::HttpClient,
+}
+
+async fn node(chain: &Chain, account: usize, fault: ProviderFault) -> Node {
+    node_with(chain.judge.clone(), chain.key(account), fault).await
+}
+
+async fn node_with(judge: JudgeClient, key: SecpSigner, fault: ProviderFault) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DealStore::open(&dir.path().join("db")).unwrap();
+    let auth = Arc::new(JwtAuth::new(&Zeroizing::new(vec![7; 32])));
+    let judges = ChainJudges::new(
+        judge,
+        tokio::runtime::Handle::current(),
+        key.clone(),
+        DEADLINES,
+        Duration::from_millis(20),
+    );
+    let deals = Deals::new(
+        store.clone(),
+        NodeConfig {
+            key,
+            policy: ProviderPolicy {
+                blocks_per_interval: 2,
+                max_collateral: TokenAmount::from_whole(10),
+                ..ProviderPolicy::default()
+            },
+            judges: Arc::new(judges),
+            zk: None,
+            limits: PeerLimits {
+                max_frame: 4 << 20,
+                idle: Duration::from_secs(20),
+            },
+            fault,
+        },
+    );
+    deals
+        .listen_peers("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let config = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..ServeConfig::default()
+    };
+    let sidecar = serve_with(store.clone(), auth.clone(), &config, Some(deals.clone()))
+        .await
+        .unwrap();
+    let info = ApiInfo {
+        token: auth.create_token(Permission::Admin, None).unwrap().into(),
+        addr: sidecar.local_addr,
+    };
+    Node {
+        _dir: dir,
+        store,
+        deals,
+        _sidecar: sidecar,
+        rpc: connect_http(&info).unwrap(),
+    }
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect()
+}
+
+/// The provider imports `bytes`; the client retrieves them (4 KiB chunks, collateral
+/// `collateral` attoFIL) and the test waits for the client's side to end.
+async fn retrieve(p: &Node, c: &Node, bytes: &[u8], collateral: u128) -> (DealInfo, Payload) {
+    let payload = Payload::from_bytes(bytes, 16_384).unwrap();
+    p.store
+        .put_import(&payload, bytes.len() as u64, 16_384, "test")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("copy");
+    let deal = c
+        .rpc
+        .client_retrieve(RetrieveParams {
+            root: CidJson {
+                cid: payload.root.to_string(),
+            },
+            provider: ProviderAddr {
+                address: p.deals.address().to_string(),
+                peer: p.deals.peer_url().unwrap(),
+            },
+            mode: "fraud".into(),
+            price_per_chunk: Some(PRICE.to_string()),
+            chunk_size: Some(4096),
+            collateral: Some(collateral.to_string()),
+            out: out.to_string_lossy().into_owned(),
+        })
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let done = loop {
+        let d = c.rpc.deal(deal.id).await.unwrap();
+        if d.terminal && d.pending_actions == 0 {
+            break d;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "stuck: {d:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    if done.status == "DealStatusCompleted" && done.message.is_empty() {
+        assert_eq!(std::fs::read(&out).unwrap(), bytes, "the bytes retrieved");
+    } else {
+        assert!(!out.exists(), "no payload from a failed deal");
+    }
+    (done, payload)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_honest_retrieval_is_redeemed_on_chain_and_settled_by_the_provider() {
+    let chain = Chain::start(GenesisConfig::default()).await;
+    let p = node(&chain, 1, ProviderFault::None).await;
+    let c = node(&chain, 0, ProviderFault::None).await;
+    let (client_before, provider_before) = (chain.holdings(0).await, chain.holdings(1).await);
+    let bytes = data(100_000);
+    let (done, _) = retrieve(&p, &c, &bytes, 5_000).await;
+    assert_eq!(done.status, "DealStatusCompleted", "{done:?}");
+    assert_eq!(done.paid, done.intervals);
+
+    // The provider redeemed the last voucher: the key is public, the pay still reserved.
+    let start = Instant::now();
+    let deal = loop {
+        let d = chain.deal(done.deal_id).await;
+        if d.key.is_some() {
+            break d;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never redeemed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(deal.status, DealStatus::Active);
+    assert_eq!(deal.collateral, TokenAmount::from_atto(5_000));
+    let chunks = 100_000u64.div_ceil(4096) + 1; // the leaves' chunks and the root block's
+    assert!(deal.paid >= TokenAmount::from_atto(PRICE * (chunks - 1)));
+    assert_eq!(deal.locked, TokenAmount::from_atto(0), "fully paid");
+    let paid = deal.paid.clone();
+
+    // The dispute window passes; the provider's sidecar settles on its own.
+    let epoch = chain.judge.node().epoch().await.unwrap();
+    let passing = (deal.dispute_deadline - epoch + 1) as u64;
+    chain.judge.node().advance(passing).await.unwrap();
+    chain.wait_status(done.deal_id, DealStatus::Settled).await;
+    let provider_escrow = chain
+        .judge
+        .account(chain.accounts[1].address)
+        .await
+        .unwrap();
+    assert_eq!(provider_escrow.locked, TokenAmount::from_atto(0));
+    // The books: what the client lost is exactly what the provider gained (gas is free).
+    assert_eq!(chain.holdings(1).await - provider_before, paid.clone());
+    assert_eq!(client_before - chain.holdings(0).await, paid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wrong_key_is_disputed_and_slashed_on_chain() {
+    let chain = Chain::start(GenesisConfig::default()).await;
+    let p = node(&chain, 1, ProviderFault::WrongKey(1)).await;
+    let c = node(&chain, 0, ProviderFault::None).await;
+    let client_before = chain.holdings(0).await;
+    let (done, _) = retrieve(&p, &c, &data(100_000), 7_000).await;
+    assert_ne!(done.message, "", "the client saw the fault: {done:?}");
+    let deal = chain.wait_status(done.deal_id, DealStatus::Slashed).await;
+    assert_eq!(
+        deal.fault,
+        Some(ozkcp::core::evidence::EvidenceKind::WrongKey as u8)
+    );
+    // Refunded in full and paid the collateral.
+    assert_eq!(
+        chain.holdings(0).await - client_before,
+        TokenAmount::from_atto(7_000)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_that_cannot_lock_collateral_costs_the_client_nothing() {
+    // Every account holds 1 FIL; the client asks 2 FIL of collateral, which the provider's
+    // policy allows but its wallet cannot pay.
+    let chain = Chain::start(GenesisConfig {
+        accounts: 3,
+        balance: TokenAmount::from_whole(1),
+        seed: 5,
+    })
+    .await;
+    let p = node(&chain, 1, ProviderFault::None).await;
+    let c = node(&chain, 0, ProviderFault::None).await;
+    let client_before = chain.holdings(0).await;
+    let collateral = 2_000_000_000_000_000_000u128;
+    let bytes = data(50_000);
+    let retrieval = retrieve(&p, &c, &bytes, collateral);
+    // The client waits for the key-reveal deadline before it may take its funds back: pass it.
+    let advance = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = chain.judge.node().advance(50).await;
+        }
+    };
+    let (done, _) = tokio::select! {
+        r = retrieval => r,
+        _ = advance => unreachable!(),
+    };
+    assert_eq!(done.status, "DealStatusErrored", "{done:?}");
+    assert!(done.message.contains("collateral"), "{}", done.message);
+    let deal = chain.deal(done.deal_id).await;
+    assert_eq!(deal.status, DealStatus::Settled, "the client settled");
+    let provider = chain
+        .judge
+        .account(chain.accounts[1].address)
+        .await
+        .unwrap();
+    assert_eq!(
+        provider.locked,
+        TokenAmount::from_atto(0),
+        "no collateral held"
+    );
+    assert_eq!(chain.holdings(0).await, client_before, "nothing lost");
+    let escrow = chain
+        .judge
+        .account(chain.accounts[0].address)
+        .await
+        .unwrap();
+    assert_eq!(
+        escrow.locked,
+        TokenAmount::from_atto(0),
+        "nothing stays locked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_refuses_a_deal_that_names_another_judge() {
+    let chain = Chain::start(GenesisConfig::default()).await;
+    // The provider trusts a second judge actor on the same chain.
+    let node_api = chain.judge.node().clone();
+    let other = node_api
+        .install_actor(ozkcp_devnet::judge_wasm(), RawBytes::default())
+        .await
+        .unwrap();
+    assert_ne!(chain.judge.address(), other.id_address);
+    let p = node_with(
+        JudgeClient::new(node_api, other.id_address),
+        chain.key(1),
+        ProviderFault::None,
+    )
+    .await;
+    let c = node(&chain, 0, ProviderFault::None).await;
+    let (done, _) = retrieve(&p, &c, &data(20_000), 0).await;
+    assert_ne!(done.status, "DealStatusCompleted", "{done:?}");
+    assert!(
+        chain
+            .judge
+            .deal(chain.accounts[0].address, done.deal_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was locked on chain"
+    );
+}
