@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::peer::{PeerConn, PeerError, PeerLimits};
-use crate::store::{DealRecord, DealStore, Side, StoreError};
+use crate::store::{DealMachine, DealRecord, DealStore, Side, StoreError};
 
 /// Smallest and largest chunk sizes a deal may use. `fraud` mode stops at 32 KiB so that
 /// bad-chunk evidence (a chunk's ciphertext and statement) fits a 64 KiB chain message.
@@ -83,9 +83,10 @@ pub trait JudgeFactory: Send + Sync {
     fn coordinates(&self) -> Result<ChainCoordinates, String>;
     /// The judge of one deal, for our side of it.
     fn judge(&self, side: Side, proposal: &DealProposal) -> Result<Box<dyn Judge + Send>, String>;
-    /// A deal ended with vouchers redeemed on our side: a chain-backed factory settles it once
-    /// its dispute window has closed (the provider's pay is free only then).
-    fn deal_paid(&self, _side: Side, _proposal: &DealProposal) {}
+    /// Deal (`client`, `deal_id`) is over on our side but may hold funds on chain (a provider's
+    /// redeemed pay and collateral, or a client's deposit after an interrupted deal): a
+    /// chain-backed factory settles it in the background once its dispute window has closed.
+    fn settle_later(&self, _client: Address, _deal_id: u64) {}
 }
 
 /// Each deal's books in memory, with the judge actor's own checks: for running without a
@@ -499,7 +500,8 @@ impl Deals {
     /// After a restart: every deal the last process left unfinished. A deal's connection died
     /// with that process and its peer ended its side, so it cannot pick up mid-transfer: it
     /// ends as `Errored` with the reason (its vouchers stay on record; nothing is sent or
-    /// revealed again). A finished deal whose last actions were not confirmed is confirmed
+    /// revealed again), and on a chain it is settled once its window closes (the client's
+    /// unspent funds back, the provider's redeemed pay claimed). A finished deal whose last actions were not confirmed is confirmed
     /// (its effects were local: a delivered file is in place or the retrieval is to be rerun).
     /// Returns the ids of the deals ended.
     pub fn recover(&self) -> Result<Vec<u64>, StoreError> {
@@ -531,6 +533,18 @@ impl Deals {
             }
             let step = self.store.deal(d.id)?.map_or(0, |r| r.step);
             self.store.actions_done(d.id, step)?;
+            // Funds it locked on chain come back (client) or its redeemed pay is claimed
+            // (provider) once the deal's window has closed.
+            let (client, deal_id) = match &d.machine {
+                DealMachine::Client(s) => (Some(self.address()), s.deal_id),
+                DealMachine::Provider(s) => (
+                    d.peer.split('@').next().and_then(|a| a.parse().ok()),
+                    s.deal_id,
+                ),
+            };
+            if let Some(client) = client {
+                self.cfg.judges.settle_later(client, deal_id);
+            }
             ended.push(d.id);
         }
         Ok(ended)
@@ -878,7 +892,9 @@ impl Deals {
             conn.close().await;
         }
         if run.node.state().paid > 0 {
-            self.cfg.judges.deal_paid(Side::Provider, &accepted);
+            self.cfg
+                .judges
+                .settle_later(accepted.client, accepted.deal_id);
         }
     }
 }

@@ -118,7 +118,7 @@ impl ChainJudges {
     /// Settles deal (`client`, `deal_id`) from our key once its dispute window has closed,
     /// in the background: a provider's pay and collateral become free only then. Ends early if
     /// the deal is settled or slashed by someone else.
-    pub fn settle_later(&self, client: Address, deal_id: u64) {
+    pub fn settle_in_background(&self, client: Address, deal_id: u64) {
         let me = self.clone();
         self.rt.spawn(async move {
             match me.settle_when_due(client, deal_id).await {
@@ -128,14 +128,14 @@ impl ChainJudges {
                     r.to_provider.atto(),
                     r.to_client.atto()
                 ),
-                Ok(None) => tracing::debug!(deal_id, "closed on chain by someone else"),
+                Ok(None) => tracing::debug!(deal_id, "nothing to settle (closed, or never opened)"),
                 Err(e) => tracing::warn!(deal_id, "settling: {e}"),
             }
         });
     }
 
     /// Waits until the deal's dispute window has closed and settles it; `None` if it was
-    /// closed already.
+    /// closed already or never opened.
     async fn settle_when_due(
         &self,
         client: Address,
@@ -143,7 +143,8 @@ impl ChainJudges {
     ) -> Result<Option<ozkcp_judge::types::SettleReturn>, ChainError> {
         loop {
             let Some(deal) = self.judge.deal(client, deal_id).await? else {
-                return Err(ChainError::Invalid(format!("deal {deal_id}: not on chain")));
+                // Never opened on chain (it ended before the client locked funds).
+                return Ok(None);
             };
             if !deal.status.is_live() {
                 return Ok(None);
@@ -220,10 +221,8 @@ impl JudgeFactory for ChainJudges {
         Ok(Box::new(self.deal_judge(side, proposal)))
     }
 
-    fn deal_paid(&self, side: Side, proposal: &DealProposal) {
-        if side == Side::Provider {
-            self.settle_later(proposal.client, proposal.deal_id);
-        }
+    fn settle_later(&self, client: Address, deal_id: u64) {
+        self.settle_in_background(client, deal_id);
     }
 }
 

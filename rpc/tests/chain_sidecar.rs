@@ -358,3 +358,56 @@ async fn a_provider_refuses_a_deal_that_names_another_judge() {
         "nothing was locked on chain"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_retrievals_each_lock_redeem_and_settle_on_chain() {
+    let chain = Chain::start(GenesisConfig::default()).await;
+    let p = node(&chain, 1, ProviderFault::None).await;
+    let c = node(&chain, 0, ProviderFault::None).await;
+    let (client_before, provider_before) = (chain.holdings(0).await, chain.holdings(1).await);
+    let files: Vec<Vec<u8>> = (0..20)
+        .map(|k| {
+            let mut d = data(20_000 + 1_000 * k);
+            d[0] = k as u8; // twenty different payloads
+            d
+        })
+        .collect();
+    let runs = files.iter().map(|f| retrieve(&p, &c, f, 100));
+    let done = futures_util::future::join_all(runs).await;
+    let mut paid = TokenAmount::from_atto(0);
+    for (d, _) in &done {
+        assert_eq!(d.status, "DealStatusCompleted", "{d:?}");
+        assert_eq!(d.paid, d.intervals);
+    }
+    // Every deal's last voucher is redeemed on chain with its key.
+    for (d, _) in &done {
+        let start = Instant::now();
+        let deal = loop {
+            let deal = chain.deal(d.deal_id).await;
+            if deal.key.is_some() {
+                break deal;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "deal {} unredeemed",
+                d.deal_id
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        paid += &deal.paid;
+    }
+    let last = done.iter().map(|(d, _)| d.deal_id).max().unwrap();
+    let deadline = chain.deal(last).await.dispute_deadline;
+    let epoch = chain.judge.node().epoch().await.unwrap();
+    chain
+        .judge
+        .node()
+        .advance((deadline - epoch + 1) as u64)
+        .await
+        .unwrap();
+    for (d, _) in &done {
+        chain.wait_status(d.deal_id, DealStatus::Settled).await;
+    }
+    assert_eq!(chain.holdings(1).await - provider_before, paid.clone());
+    assert_eq!(client_before - chain.holdings(0).await, paid);
+}
