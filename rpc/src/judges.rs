@@ -78,8 +78,9 @@ impl std::fmt::Debug for ChainJudges {
 }
 
 impl ChainJudges {
-    /// Judges through `judge`, signing with `key`, their calls run on `rt`; the head is polled
-    /// every `poll` while a deadline is awaited.
+    /// Judges through `judge`, signing with `key`, their calls run on `rt` (a multi-threaded
+    /// runtime: the judge trait is synchronous and blocks on it); the head is polled every
+    /// `poll` while a deadline is awaited.
     pub fn new(
         judge: JudgeClient,
         rt: tokio::runtime::Handle,
@@ -345,7 +346,9 @@ mod tests {
 
     #[test]
     fn a_side_refuses_the_other_sides_steps() {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        // A handle's block_on drives IO only on a multi-threaded runtime (as the sidecar's).
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();

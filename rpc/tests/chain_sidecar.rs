@@ -17,7 +17,7 @@ use ozkcp_rpc::api::{CidJson, DealInfo, OzkcpApiClient, ProviderAddr, RetrievePa
 use ozkcp_rpc::auth::{JwtAuth, Permission};
 use ozkcp_rpc::chain::{DevnetAccount, JudgeClient, LotusClient};
 use ozkcp_rpc::client::connect_http;
-use ozkcp_rpc::deals::{Deals, NodeConfig, ProviderPolicy};
+use ozkcp_rpc::deals::{Deals, NodeConfig, ProviderPolicy, ZkParams};
 use ozkcp_rpc::judges::{ChainJudges, Deadlines};
 use ozkcp_rpc::peer::PeerLimits;
 use ozkcp_rpc::repo::ApiInfo;
@@ -105,10 +105,15 @@ struct Node {
 }
 
 async fn node(chain: &Chain, account: usize, fault: ProviderFault) -> Node {
-    node_with(chain.judge.clone(), chain.key(account), fault).await
+    node_with(chain.judge.clone(), chain.key(account), fault, None).await
 }
 
-async fn node_with(judge: JudgeClient, key: SecpSigner, fault: ProviderFault) -> Node {
+async fn node_with(
+    judge: JudgeClient,
+    key: SecpSigner,
+    fault: ProviderFault,
+    zk: Option<ZkParams>,
+) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = DealStore::open(&dir.path().join("db")).unwrap();
     let auth = Arc::new(JwtAuth::new(&Zeroizing::new(vec![7; 32])));
@@ -129,7 +134,7 @@ async fn node_with(judge: JudgeClient, key: SecpSigner, fault: ProviderFault) ->
                 ..ProviderPolicy::default()
             },
             judges: Arc::new(judges),
-            zk: None,
+            zk,
             limits: PeerLimits {
                 max_frame: 4 << 20,
                 idle: Duration::from_secs(20),
@@ -170,6 +175,17 @@ fn data(len: usize) -> Vec<u8> {
 /// The provider imports `bytes`; the client retrieves them (4 KiB chunks, collateral
 /// `collateral` attoFIL) and the test waits for the client's side to end.
 async fn retrieve(p: &Node, c: &Node, bytes: &[u8], collateral: u128) -> (DealInfo, Payload) {
+    retrieve_as(p, c, bytes, collateral, "fraud", 4096).await
+}
+
+async fn retrieve_as(
+    p: &Node,
+    c: &Node,
+    bytes: &[u8],
+    collateral: u128,
+    mode: &str,
+    chunk: u32,
+) -> (DealInfo, Payload) {
     let payload = Payload::from_bytes(bytes, 16_384).unwrap();
     p.store
         .put_import(&payload, bytes.len() as u64, 16_384, "test")
@@ -186,9 +202,9 @@ async fn retrieve(p: &Node, c: &Node, bytes: &[u8], collateral: u128) -> (DealIn
                 address: p.deals.address().to_string(),
                 peer: p.deals.peer_url().unwrap(),
             },
-            mode: "fraud".into(),
+            mode: mode.into(),
             price_per_chunk: Some(PRICE.to_string()),
-            chunk_size: Some(4096),
+            chunk_size: Some(chunk),
             collateral: Some(collateral.to_string()),
             out: out.to_string_lossy().into_owned(),
         })
@@ -343,6 +359,7 @@ async fn a_provider_refuses_a_deal_that_names_another_judge() {
         JudgeClient::new(node_api, other.id_address),
         chain.key(1),
         ProviderFault::None,
+        None,
     )
     .await;
     let c = node(&chain, 0, ProviderFault::None).await;
@@ -410,4 +427,86 @@ async fn twenty_concurrent_retrievals_each_lock_redeem_and_settle_on_chain() {
     }
     assert_eq!(chain.holdings(1).await - provider_before, paid.clone());
     assert_eq!(client_before - chain.holdings(0).await, paid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zk_retrievals_on_chain_an_honest_one_and_an_invalid_proof_refused_before_paying() {
+    let chain = Chain::start(GenesisConfig::default()).await;
+    let keys = tokio::task::spawn_blocking(|| ozkcp::zk::dev_setup(64))
+        .await
+        .unwrap()
+        .unwrap();
+    let zk = ZkParams {
+        chunk_size: 64,
+        keys,
+    };
+    // zk deals need the circuit registered with the judge (what `ozkcp serve` does at start).
+    let vk = zk.keys.verifier.verifying_key_bytes();
+    let id = chain
+        .judge
+        .register_verifying_key(&chain.key(1), vk)
+        .await
+        .unwrap();
+    assert_eq!(id.value, zk.keys.verifier.circuit_id());
+    let c = node_with(
+        chain.judge.clone(),
+        chain.key(0),
+        ProviderFault::None,
+        Some(zk.clone()),
+    )
+    .await;
+
+    let honest = node_with(
+        chain.judge.clone(),
+        chain.key(1),
+        ProviderFault::None,
+        Some(zk.clone()),
+    )
+    .await;
+    let bytes = data(300);
+    let (done, _) = retrieve_as(&honest, &c, &bytes, 100, "zk", 64).await;
+    assert_eq!(done.status, "DealStatusCompleted", "{done:?}");
+    assert_eq!(done.mode, "zk");
+    let honest_id = done.deal_id;
+
+    // A provider that sends one chunk another chunk's (valid) proof: the client refuses to pay
+    // for that interval and takes its unspent funds back once the key-reveal deadline passes.
+    let cheat = node_with(
+        chain.judge.clone(),
+        chain.key(2),
+        ProviderFault::InvalidProof(1),
+        Some(zk),
+    )
+    .await;
+    let client_before = chain.holdings(0).await;
+    let bytes = data(700);
+    let retrieval = retrieve_as(&cheat, &c, &bytes, 100, "zk", 64);
+    // Once the client has refused the proof (and the provider has redeemed interval 0's
+    // voucher), let the deadlines pass.
+    let advance = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let deals = c.rpc.deals().await.unwrap();
+            if deals.last().is_some_and(|d| d.status == "DealStatusFailing") {
+                let _ = chain.judge.node().advance(50).await;
+            }
+        }
+    };
+    let (done, _) = tokio::select! {
+        r = retrieval => r,
+        _ = advance => unreachable!(),
+    };
+    assert_eq!(done.status, "DealStatusErrored", "{done:?}");
+    assert!(done.message.contains("proof"), "{}", done.message);
+    assert_eq!(done.paid, 1, "interval 1 was never paid");
+    let deal = chain.deal(done.deal_id).await;
+    assert_eq!(deal.status, DealStatus::Settled);
+    assert!(deal.paid.is_positive(), "interval 0 was paid");
+    // The client lost exactly what it paid for interval 0 (whose key it got), besides the
+    // honest deal's pay, which moves to its provider as that deal settles in the meantime.
+    let honest_deal = chain.wait_status(honest_id, DealStatus::Settled).await;
+    assert_eq!(
+        client_before - chain.holdings(0).await,
+        &deal.paid + &honest_deal.paid
+    );
 }

@@ -133,9 +133,11 @@ start_pair() {
     say "sidecars: a provider and a client, each with its own repo and key"
     local common=(--listen 127.0.0.1:0 --params "$WORK/params" --judge "$OZKCP_JUDGE"
         --reveal-epochs "$REVEAL_EPOCHS" --dispute-epochs "$DISPUTE_EPOCHS" --chain-poll-ms 200)
-    prov serve "${common[@]}" --peer-listen 127.0.0.1:0 "$@" >"$WORK/provider.log" 2>&1 &
+    # The binary itself in the background (not a shell function): $! is what cleanup kills.
+    "$OZKCP" --repo "$WORK/provider" serve "${common[@]}" --peer-listen 127.0.0.1:0 "$@" \
+        >"$WORK/provider.log" 2>&1 &
     pids+=($!)
-    cli serve "${common[@]}" >"$WORK/client.log" 2>&1 &
+    "$OZKCP" --repo "$WORK/client" serve "${common[@]}" >"$WORK/client.log" 2>&1 &
     pids+=($!)
     wait_for "$WORK/provider.log" 120 "serves retrievals at"
     wait_for "$WORK/client.log" 120 "serving no retrievals"

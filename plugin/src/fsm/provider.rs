@@ -353,7 +353,7 @@ impl Machine for ProviderState {
                 return Some(ProviderEvent::AbortDone);
             }
             // Whatever happened, vouchers already accepted are worth redeeming.
-            S::Completed | S::Cancelled if self.paid > 0 => {
+            S::Completed | S::Cancelled | S::Errored if self.paid > 0 => {
                 actions.push(ProviderAction::RedeemVoucher)
             }
             _ => {}
