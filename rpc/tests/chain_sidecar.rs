@@ -487,7 +487,10 @@ async fn zk_retrievals_on_chain_an_honest_one_and_an_invalid_proof_refused_befor
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let deals = c.rpc.deals().await.unwrap();
-            if deals.last().is_some_and(|d| d.status == "DealStatusFailing") {
+            if deals
+                .last()
+                .is_some_and(|d| d.status == "DealStatusFailing")
+            {
                 let _ = chain.judge.node().advance(50).await;
             }
         }
