@@ -724,6 +724,14 @@ pub fn retrieve_cmd(repo_path: &Path, args: RetrieveArgs) -> Result<()> {
             );
             println!("  {secs:.3} s ({mbps:.0} MB/s)");
         }
+        if !ok && last.status == "DealStatusCompleted" {
+            // The seed's only way to complete with a reason: a dispute won on chain.
+            bail!(
+                "deal {id}: the provider cheated ({}); the dispute was won on chain: what you paid \
+                 comes back and the provider's collateral is yours. No payload was written.",
+                last.message
+            );
+        }
         if !ok {
             bail!(
                 "deal {id} ended in {}{}",
