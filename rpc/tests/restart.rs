@@ -27,10 +27,15 @@ impl Drop for Serve {
 }
 
 fn start(repo: &Path) -> Serve {
+    start_with(repo, &[])
+}
+
+fn start_with(repo: &Path, extra: &[&str]) -> Serve {
     let _ = std::fs::remove_file(repo.join("api"));
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ozkcp"))
         .args(["serve", "--listen", "127.0.0.1:0", "--repo"])
         .arg(repo)
+        .args(extra)
         .env_remove("OZKCP_API_INFO")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -45,7 +50,7 @@ fn start(repo: &Path) -> Serve {
     serve
 }
 
-async fn deal(repo: &Path, id: u64) -> DealInfo {
+async fn deal_info(repo: &Path, id: u64) -> DealInfo {
     let rpc = connect_http(&ApiInfo::discover(repo).unwrap()).unwrap();
     rpc.deal(id).await.unwrap()
 }
@@ -138,7 +143,7 @@ async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
 
     // Restart: the deal is still there and ends cleanly; its vouchers are on record once.
     let _restarted = start(&repo);
-    let after = deal(&repo, d.id).await;
+    let after = deal_info(&repo, d.id).await;
     assert!(after.terminal, "{after:?}");
     assert_eq!(after.status, "DealStatusErrored");
     assert!(after.message.contains("interrupted"), "{after:?}");
@@ -175,4 +180,183 @@ async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
+
+/// The same kill on a chain (a devnet served in this process, the client a child `ozkcp serve
+/// --judge …` with a genesis key): the interrupted deal ends on restart, the provider redeems
+/// the vouchers it accepted, and once the window closes the deal settles: the client paid
+/// exactly what the provider redeemed and nothing stays locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
+    use base64::Engine;
+    use ozkcp_judge::types::DealStatus;
+    use ozkcp_rpc::chain::{JudgeClient, LotusClient};
+    use ozkcp_rpc::judges::{ChainJudges, Deadlines};
+
+    let chain_dir = tempfile::tempdir().unwrap();
+    let net = ozkcp_devnet::Devnet::open(chain_dir.path(), Default::default()).unwrap();
+    let srv = ozkcp_devnet::serve(Arc::new(net), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let node = LotusClient::new(&srv.http_url(), None).unwrap();
+    let judge_addr = node
+        .install_actor(ozkcp_devnet::judge_wasm(), Default::default())
+        .await
+        .unwrap()
+        .id_address;
+    let judge = JudgeClient::new(node.clone(), judge_addr);
+    let accounts = node.devnet_accounts().await.unwrap();
+    let (client_addr, provider_addr) = (accounts[0].address, accounts[1].address);
+    let holdings = |a| {
+        let (node, judge) = (node.clone(), judge.clone());
+        async move { node.balance(&a).await.unwrap() + judge.account(a).await.unwrap().balance }
+    };
+
+    // The provider, in this process, on the chain.
+    let pdir = tempfile::tempdir().unwrap();
+    let pstore = DealStore::open(&pdir.path().join("db")).unwrap();
+    let provider = Deals::new(
+        pstore.clone(),
+        NodeConfig {
+            key: accounts[1].signer.clone(),
+            policy: ProviderPolicy {
+                blocks_per_interval: 1,
+                ..ProviderPolicy::default()
+            },
+            judges: Arc::new(ChainJudges::new(
+                judge.clone(),
+                tokio::runtime::Handle::current(),
+                accounts[1].signer.clone(),
+                Deadlines::default(),
+                Duration::from_millis(50),
+            )),
+            zk: None,
+            limits: PeerLimits {
+                idle: Duration::from_secs(5),
+                ..PeerLimits::default()
+            },
+            fault: ProviderFault::None,
+        },
+    );
+    provider
+        .listen_peers("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let bytes: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i * 11 + (i >> 10)) as u8)
+        .collect();
+    let payload = Payload::from_bytes(&bytes, 16_384).unwrap();
+    pstore
+        .put_import(&payload, bytes.len() as u64, 16_384, "test")
+        .unwrap();
+    let (client_before, provider_before) =
+        (holdings(client_addr).await, holdings(provider_addr).await);
+
+    // The client: a child sidecar with genesis account 0's key, on the same judge.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let key_json = format!(
+        r#"{{"Type":"secp256k1","PrivateKey":"{}"}}"#,
+        base64::engine::general_purpose::STANDARD.encode(*accounts[0].signer.secret_bytes())
+    );
+    assert_cmd::Command::cargo_bin("ozkcp")
+        .unwrap()
+        .arg("--repo")
+        .arg(&repo)
+        .args(["wallet", "import"])
+        .write_stdin(key_json)
+        .assert()
+        .success();
+    let api = srv.http_url();
+    let judge_str = judge_addr.to_string();
+    let chain_args = [
+        "--chain-api",
+        api.as_str(),
+        "--judge",
+        judge_str.as_str(),
+        "--reveal-epochs",
+        "300",
+        "--dispute-epochs",
+        "20",
+        "--chain-poll-ms",
+        "50",
+    ];
+    let client = start_with(&repo, &chain_args);
+    let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
+    let out = dir.path().join("copy");
+    let d = rpc
+        .client_retrieve(RetrieveParams {
+            root: CidJson {
+                cid: payload.root.to_string(),
+            },
+            provider: ProviderAddr {
+                address: provider.address().to_string(),
+                peer: provider.peer_url().unwrap(),
+            },
+            mode: "fraud".into(),
+            price_per_chunk: Some("3".into()),
+            chunk_size: Some(1024),
+            collateral: Some("500".into()),
+            out: out.to_string_lossy().into_owned(),
+        })
+        .await
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        let now = rpc.deal(d.id).await.unwrap();
+        assert!(!now.terminal, "finished before the kill: {now:?}");
+        if now.paid >= 2 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "{now:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut client = client;
+    client.0.kill().unwrap();
+    client.0.wait().unwrap();
+    drop(client);
+
+    // The provider's deal errors and it redeems what it accepted.
+    let deal = loop {
+        let on_chain = judge.deal(client_addr, d.deal_id).await.unwrap().unwrap();
+        if on_chain.key.is_some() {
+            break on_chain;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "never redeemed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(deal.paid.is_positive());
+
+    // Restart: the deal ends as interrupted and is settled once its window closes.
+    let _restarted = start_with(&repo, &chain_args);
+    let after = deal_info(&repo, d.id).await;
+    assert_eq!(after.status, "DealStatusErrored", "{after:?}");
+    let now = node.epoch().await.unwrap();
+    node.advance((deal.dispute_deadline - now + 1) as u64)
+        .await
+        .unwrap();
+    let settled = loop {
+        let on_chain = judge.deal(client_addr, d.deal_id).await.unwrap().unwrap();
+        if on_chain.status == DealStatus::Settled {
+            break on_chain;
+        }
+        assert!(t.elapsed() < Duration::from_secs(90), "never settled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(settled.paid, deal.paid, "no voucher redeemed twice");
+    assert_eq!(
+        client_before - holdings(client_addr).await,
+        settled.paid.clone()
+    );
+    assert_eq!(
+        holdings(provider_addr).await - provider_before,
+        settled.paid
+    );
+    for a in [client_addr, provider_addr] {
+        assert!(
+            judge.account(a).await.unwrap().locked.is_zero(),
+            "{a}: locked"
+        );
+    }
+    assert!(!out.exists());
 }
