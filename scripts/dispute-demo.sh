@@ -35,8 +35,9 @@ if cli retrieve "$ROOT" --provider "$PSPEC" --out "$WORK/data.out" \
     die "the retrieval succeeded although the provider cheats"
 fi
 [ ! -e "$WORK/data.out" ] || die "a payload was delivered from a cheating provider"
-DEAL=$(cli deals --json | json 'd[-1]["DealID"]')
-cli deal "$DEAL" | sed 's/^/  /'
+LOCAL=$(cli deals --json | json 'd[-1]["ID"]')      # the sidecar's record
+DEAL=$(cli deals --json | json 'd[-1]["DealID"]')    # the deal id the judge knows
+cli deal "$LOCAL" | sed 's/^/  /'
 
 say "on chain: the judge's verdict"
 "$OZKCP" devnet deal "$CLIENT" "$DEAL" | sed 's/^/  /'

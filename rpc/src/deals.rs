@@ -605,13 +605,18 @@ impl Deals {
         let store = self.store.clone();
         let (mode, root) = (req.mode, req.root);
         let peer = format!("{}@{url}", req.provider);
-        let created =
-            tokio::task::spawn_blocking(move || store.create_client_deal(mode, &peer, Some(root)))
-                .await
-                .map_err(|e| DealsError::Invalid(e.to_string()))??;
+        let created = tokio::task::spawn_blocking(move || {
+            store.create_client_deal_as(Some(new_deal_id()), mode, &peer, Some(root))
+        })
+        .await
+        .map_err(|e| DealsError::Invalid(e.to_string()))??;
         let id = created.deal.id;
+        let deal_id = match &created.deal.machine {
+            DealMachine::Client(s) => s.deal_id,
+            DealMachine::Provider(s) => s.deal_id,
+        };
         let proposal = DealProposal {
-            deal_id: id,
+            deal_id,
             client: self.address(),
             provider: req.provider,
             payload_root: req.root,
@@ -623,7 +628,7 @@ impl Deals {
                 ProofMode::Fraud => None,
             },
             judge: coords.judge,
-            lane: id,
+            lane: deal_id,
             collateral: req.collateral.clone(),
             key_reveal_deadline: coords.key_reveal_deadline,
             dispute_window: coords.dispute_window,
@@ -897,6 +902,13 @@ impl Deals {
                 .settle_later(accepted.client, accepted.deal_id);
         }
     }
+}
+
+/// A fresh deal id for a proposal: random, so that the judge (which keys deals by client and id)
+/// never sees one twice from a wallet, even across repos or a wiped repo; below 2^53 so that
+/// JSON tools read it exactly.
+fn new_deal_id() -> u64 {
+    1 + rand::random::<u64>() % ((1 << 53) - 1)
 }
 
 /// Tells the peer why its deal ends (best effort) and drops the connection.

@@ -296,10 +296,22 @@ impl DealStore {
         peer: &str,
         payload_root: Option<Cid>,
     ) -> Result<Stepped<ClientAction>, StoreError> {
+        self.create_client_deal_as(None, mode, peer, payload_root)
+    }
+
+    /// [`DealStore::create_client_deal`] with the deal id the protocol and the judge see
+    /// (`None`: the local record id).
+    pub fn create_client_deal_as(
+        &self,
+        deal_id: Option<u64>,
+        mode: ProofMode,
+        peer: &str,
+        payload_root: Option<Cid>,
+    ) -> Result<Stepped<ClientAction>, StoreError> {
         let mut actions = Vec::new();
         let deal = self.create(
             |id| {
-                let (state, a) = ClientState::new(id, mode);
+                let (state, a) = ClientState::new(deal_id.unwrap_or(id), mode);
                 actions = a.clone();
                 (DealMachine::Client(state), PendingActions::Client(a))
             },

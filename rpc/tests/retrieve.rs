@@ -141,7 +141,11 @@ async fn a_fraud_retrieval_between_two_sidecars() {
     assert_eq!(pd.len(), 1);
     let pd = wait(&p, pd[0].id, Duration::from_secs(10)).await;
     assert_eq!(pd.status, "DealStatusCompleted");
-    assert_eq!(pd.deal_id, deal.id);
+    assert_eq!(pd.deal_id, deal.deal_id);
+    assert_ne!(
+        deal.deal_id, deal.id,
+        "the protocol's deal id is random, not the record id"
+    );
     let provider_vouchers = p.store.vouchers(pd.id).unwrap();
     assert_eq!(provider_vouchers, client_vouchers);
     // Unknown payloads are refused by the provider's policy.
