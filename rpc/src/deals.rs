@@ -738,7 +738,7 @@ impl Deals {
                 let _ = run
                     .call(|n, ctx| n.event(ClientEvent::Error { reason }, ctx))
                     .await;
-                abort(&mut run.conn, id, &e).await;
+                abort(&mut run.conn, run.node.state().deal_id, &e.to_string()).await;
             }
             if let Some(data) = run.node.take_data() {
                 if let Err(e) = write_out(&out, data).await {
@@ -876,24 +876,18 @@ impl Deals {
                 let _ = run
                     .call(|n, ctx| n.event(ProviderEvent::Error { reason }, ctx))
                     .await;
-                abort(&mut run.conn, deal_id, &e).await;
+                abort(&mut run.conn, deal_id, &e.to_string()).await;
             }
             run.journal.done();
         }
         run.journal.done();
         self.live.lock().expect("not poisoned").remove(&id);
-        if let Some(mut conn) = run.conn.take() {
-            let st = run.node.state();
-            if st.status == ProviderStatus::Errored {
-                // Tell the client why (e.g. our collateral could not be locked), best effort.
-                let notice = Message::Abort(Notice {
-                    deal_id,
-                    reason: st.message.clone(),
-                });
-                if let Ok(f) = ozkcp::core::encoding::to_cbor(&notice) {
-                    let _ = conn.send_all(vec![f]).await;
-                }
-            }
+        let st = run.node.state();
+        if st.status == ProviderStatus::Errored {
+            // Tell the client why (e.g. our collateral could not be locked).
+            let reason = st.message.clone();
+            abort(&mut run.conn, deal_id, &reason).await;
+        } else if let Some(conn) = run.conn.take() {
             conn.close().await;
         }
         if run.node.state().paid > 0 {
@@ -912,11 +906,11 @@ fn new_deal_id() -> u64 {
 }
 
 /// Tells the peer why its deal ends (best effort) and drops the connection.
-async fn abort(conn: &mut Option<PeerConn>, deal_id: u64, e: &NodeError) {
+async fn abort(conn: &mut Option<PeerConn>, deal_id: u64, reason: &str) {
     if let Some(mut c) = conn.take() {
         let notice = Message::Abort(Notice {
             deal_id,
-            reason: e.to_string(),
+            reason: reason.to_string(),
         });
         if let Ok(f) = ozkcp::core::encoding::to_cbor(&notice) {
             let _ = c.send_all(vec![f]).await;

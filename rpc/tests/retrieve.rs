@@ -387,13 +387,28 @@ async fn garbage_from_a_provider_ends_the_client_deal() {
     // A fake provider: accepts the connection, answers the proposal with garbage.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // (the proposal's deal id, the deal id of the client's Abort)
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
+            let seen_tx = seen_tx.clone();
             tokio::spawn(async move {
                 let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
-                let _ = ws.next().await;
+                let proposed = match ws.next().await {
+                    Some(Ok(Ws::Binary(b))) => match ozkcp::core::encoding::from_cbor(&b) {
+                        Ok(Message::Proposal(p)) => p.deal_id,
+                        _ => return,
+                    },
+                    _ => return,
+                };
                 let _ = ws.send(Ws::Binary(vec![0x9f, 0x01].into())).await;
-                while let Some(Ok(_)) = ws.next().await {}
+                while let Some(Ok(f)) = ws.next().await {
+                    if let Ws::Binary(b) = f {
+                        if let Ok(Message::Abort(n)) = ozkcp::core::encoding::from_cbor(&b) {
+                            let _ = seen_tx.send((proposed, n.deal_id));
+                        }
+                    }
+                }
             });
         }
     });
@@ -421,6 +436,13 @@ async fn garbage_from_a_provider_ends_the_client_deal() {
     let d = wait(&c, d.id, Duration::from_secs(20)).await;
     assert_eq!(d.status, "DealStatusErrored");
     assert!(d.message.contains("undecodable"), "{}", d.message);
+    // The client told the provider why, naming the deal by the id it proposed.
+    let (proposed, aborted) = tokio::time::timeout(Duration::from_secs(10), seen_rx.recv())
+        .await
+        .expect("an Abort reached the provider")
+        .unwrap();
+    assert_eq!(aborted, proposed);
+    assert_eq!(proposed, d.deal_id);
     // Nobody listening: the deal errors with the reason.
     let mut p = params(&c, &payload, &dir.path().join("p"), 1024);
     p.provider.peer = "127.0.0.1:1".into();
