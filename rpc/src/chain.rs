@@ -290,6 +290,9 @@ impl std::fmt::Debug for LotusClient {
     }
 }
 
+/// How many times [`LotusClient::send`] sends a message that runs out of gas on chain.
+pub const OUT_OF_GAS_ATTEMPTS: u32 = 3;
+
 /// How long one call may take (`StateWaitMsg` waits for a message to execute).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -504,8 +507,41 @@ impl LotusClient {
     /// Sends `method` of actor `to` from `from`'s key with `params` and `value`, and waits for
     /// it: estimate gas (a message that would fail is not sent: [`ChainError::Exit`] with no
     /// CID), take the next nonce, sign, push, wait. Messages of one sender through one client
-    /// (and its clones) are pushed one at a time, so their nonces never collide.
+    /// (and its clones) are pushed one at a time, so their nonces never collide. A message that
+    /// ran out of gas on chain (other messages grew the state it touches between estimate and
+    /// execution; it changed nothing) is estimated and sent again, up to
+    /// [`OUT_OF_GAS_ATTEMPTS`] times.
     pub async fn send(
+        &self,
+        from: &SecpSigner,
+        to: Address,
+        method: MethodNum,
+        params: RawBytes,
+        value: TokenAmount,
+    ) -> Result<Receipt, ChainError> {
+        let mut attempt = 1;
+        loop {
+            let r = self
+                .send_once(from, to, method, params.clone(), value.clone())
+                .await;
+            match r {
+                Err(ChainError::Exit {
+                    code,
+                    cid: Some(cid),
+                    ..
+                }) if code == ExitCode::SYS_OUT_OF_GAS && attempt < OUT_OF_GAS_ATTEMPTS => {
+                    tracing::warn!(
+                        "{} ran out of gas in {cid}; estimating and sending it again",
+                        method_label(method)
+                    );
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn send_once(
         &self,
         from: &SecpSigner,
         to: Address,
@@ -1078,6 +1114,104 @@ impl Judge for LotusJudge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fake node (JSON-RPC over a real socket) whose first `n_out_of_gas` executed messages
+    /// run out of gas; counts the pushes.
+    async fn fake_node(
+        n_out_of_gas: u32,
+    ) -> (
+        jsonrpsee::server::ServerHandle,
+        String,
+        Arc<std::sync::atomic::AtomicU32>,
+    ) {
+        use ozkcp_devnet::json::{CidJson, MessageJson, MsgLookupJson, ReceiptJson};
+        use std::sync::atomic::Ordering::SeqCst;
+        let pushes = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let mut m = jsonrpsee::RpcModule::new(pushes.clone());
+        m.register_method("Filecoin.GasEstimateMessageGas", |p, _, _| {
+            let (mut msg, _, _): (
+                MessageJson,
+                Option<serde_json::Value>,
+                Option<serde_json::Value>,
+            ) = p.parse().unwrap();
+            msg.gas_limit = 1_000;
+            serde_json::to_value(msg).unwrap()
+        })
+        .unwrap();
+        m.register_method("Filecoin.MpoolGetNonce", |_, n, _| n.load(SeqCst) as u64)
+            .unwrap();
+        m.register_method("Filecoin.MpoolPush", |_, n, _| {
+            n.fetch_add(1, SeqCst);
+            serde_json::to_value(CidJson::from(&Cid::default())).unwrap()
+        })
+        .unwrap();
+        m.register_method("Filecoin.StateWaitMsg", move |_, n, _| {
+            let code = if n.load(SeqCst) <= n_out_of_gas {
+                ExitCode::SYS_OUT_OF_GAS
+            } else {
+                ExitCode::OK
+            };
+            let lookup = MsgLookupJson {
+                message: CidJson::from(&Cid::default()),
+                receipt: ReceiptJson {
+                    exit_code: code.value(),
+                    r#return: None,
+                    gas_used: 1_000,
+                    events_root: None,
+                },
+                return_dec: None,
+                tip_set: Vec::new(),
+                height: 7,
+            };
+            serde_json::to_value(lookup).unwrap()
+        })
+        .unwrap();
+        let server = jsonrpsee::server::Server::builder()
+            .build("127.0.0.1:0")
+            .await
+            .unwrap();
+        let url = format!("http://{}", server.local_addr().unwrap());
+        (server.start(m), url, pushes)
+    }
+
+    #[tokio::test]
+    async fn a_message_out_of_gas_is_estimated_and_sent_again_a_bounded_number_of_times() {
+        let key = SecpSigner::from_bytes(&[3; 32]).unwrap();
+        let send = |url: String| {
+            let key = key.clone();
+            async move {
+                LotusClient::new(&url, None)
+                    .unwrap()
+                    .send(
+                        &key,
+                        Address::new_id(1000),
+                        2,
+                        RawBytes::default(),
+                        TokenAmount::from_atto(0),
+                    )
+                    .await
+            }
+        };
+        // Out of gas twice, then it lands on the third push.
+        let (_srv, url, pushes) = fake_node(2).await;
+        let r = send(url).await.unwrap();
+        assert!(r.exit_code.is_success());
+        assert_eq!(pushes.load(std::sync::atomic::Ordering::SeqCst), 3);
+        // Out of gas every time: the error, after OUT_OF_GAS_ATTEMPTS pushes and no more.
+        let (_srv, url, pushes) = fake_node(u32::MAX).await;
+        match send(url).await {
+            Err(ChainError::Exit {
+                code, cid: Some(_), ..
+            }) => {
+                assert_eq!(code, ExitCode::SYS_OUT_OF_GAS)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            pushes.load(std::sync::atomic::Ordering::SeqCst),
+            OUT_OF_GAS_ATTEMPTS
+        );
+    }
 
     #[test]
     fn every_judge_exit_code_has_its_own_name() {
