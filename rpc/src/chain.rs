@@ -961,13 +961,7 @@ impl LotusJudge {
     }
 
     fn block_on<F: Future>(&self, f: F) -> F::Output {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        match Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| self.rt.block_on(f))
-            }
-            _ => self.rt.block_on(f),
-        }
+        block_on(&self.rt, f)
     }
 
     fn record<T>(
@@ -1037,6 +1031,26 @@ impl LotusJudge {
     }
 }
 
+/// Runs `f` on `rt` from synchronous code (the driver's `Judge` trait): inside a worker of a
+/// multi-threaded runtime through `block_in_place`, elsewhere directly. `rt` must be
+/// multi-threaded: a handle's `block_on` drives no IO on a current-thread runtime.
+pub fn block_on<F: Future>(rt: &tokio::runtime::Handle, f: F) -> F::Output {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| rt.block_on(f))
+        }
+        _ => rt.block_on(f),
+    }
+}
+
+/// The fault a won `Dispute` names.
+pub fn fault_of(ret: &DisputeReturn) -> Result<Fault, String> {
+    EvidenceKind::from_u8(ret.kind)
+        .and_then(|k| Fault::from_parts(k, ret.interval, ret.chunk))
+        .ok_or_else(|| format!("the judge returned an unknown fault {ret:?}"))
+}
+
 /// The log name of a dispute of `kind`.
 pub fn dispute_name(kind: EvidenceKind) -> &'static str {
     match kind {
@@ -1094,9 +1108,7 @@ impl Judge for LotusJudge {
     fn dispute(&mut self, terms: &DealTerms, evidence: &Evidence) -> Result<Fault, String> {
         let r = self.block_on(self.judge.dispute(&self.client, terms, evidence));
         let ret = self.record(dispute_name(evidence.kind()), r)?;
-        EvidenceKind::from_u8(ret.kind)
-            .and_then(|k| Fault::from_parts(k, ret.interval, ret.chunk))
-            .ok_or_else(|| format!("the judge returned an unknown fault {ret:?}"))
+        fault_of(&ret)
     }
 
     fn settle(&mut self, terms: &DealTerms) {

@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::peer::{PeerConn, PeerError, PeerLimits};
-use crate::store::{DealMachine, DealRecord, DealStore, Side, StoreError};
+use crate::store::{DealRecord, DealStore, Side, StoreError};
 
 /// Smallest and largest chunk sizes a deal may use. `fraud` mode stops at 32 KiB so that
 /// bad-chunk evidence (a chunk's ciphertext and statement) fits a 64 KiB chain message.
@@ -535,15 +535,12 @@ impl Deals {
             self.store.actions_done(d.id, step)?;
             // Funds it locked on chain come back (client) or its redeemed pay is claimed
             // (provider) once the deal's window has closed.
-            let (client, deal_id) = match &d.machine {
-                DealMachine::Client(s) => (Some(self.address()), s.deal_id),
-                DealMachine::Provider(s) => (
-                    d.peer.split('@').next().and_then(|a| a.parse().ok()),
-                    s.deal_id,
-                ),
+            let client = match d.side() {
+                Side::Client => Some(self.address()),
+                Side::Provider => d.peer.split('@').next().and_then(|a| a.parse().ok()),
             };
             if let Some(client) = client {
-                self.cfg.judges.settle_later(client, deal_id);
+                self.cfg.judges.settle_later(client, d.deal_id());
             }
             ended.push(d.id);
         }
@@ -611,10 +608,7 @@ impl Deals {
         .await
         .map_err(|e| DealsError::Invalid(e.to_string()))??;
         let id = created.deal.id;
-        let deal_id = match &created.deal.machine {
-            DealMachine::Client(s) => s.deal_id,
-            DealMachine::Provider(s) => s.deal_id,
-        };
+        let deal_id = created.deal.deal_id();
         let proposal = DealProposal {
             deal_id,
             client: self.address(),

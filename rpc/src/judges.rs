@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ozkcp::core::deal::{DealProposal, DealTerms};
-use ozkcp::core::evidence::{Evidence, EvidenceKind, Fault};
+use ozkcp::core::evidence::{Evidence, Fault};
 use ozkcp::core::keys::IntervalKey;
 use ozkcp::core::sig::SecpSigner;
 use ozkcp::core::voucher::SignedVoucher;
@@ -29,7 +29,7 @@ use ozkcp::core::{Address, ChainEpoch, TokenAmount};
 use ozkcp::node::Judge;
 use ozkcp_judge::types::Deal;
 
-use crate::chain::{ChainError, JudgeClient};
+use crate::chain::{block_on, fault_of, ChainError, JudgeClient};
 use crate::deals::{ChainCoordinates, JudgeFactory};
 use crate::store::Side;
 
@@ -189,16 +189,6 @@ impl ChainJudges {
     }
 }
 
-fn block_on<F: Future>(rt: &tokio::runtime::Handle, f: F) -> F::Output {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| rt.block_on(f))
-        }
-        _ => rt.block_on(f),
-    }
-}
-
 impl JudgeFactory for ChainJudges {
     fn coordinates(&self) -> Result<ChainCoordinates, String> {
         let now = self
@@ -321,9 +311,7 @@ impl Judge for DealJudge {
             .block_on(j.judge.dispute(&j.key, terms, evidence))
             .map_err(|e| err("Dispute", e))?
             .value;
-        EvidenceKind::from_u8(ret.kind)
-            .and_then(|k| Fault::from_parts(k, ret.interval, ret.chunk))
-            .ok_or_else(|| format!("the judge returned an unknown fault {ret:?}"))
+        fault_of(&ret)
     }
 
     fn settle(&mut self, _terms: &DealTerms) {

@@ -184,6 +184,14 @@ impl DealRecord {
         }
     }
 
+    /// The protocol's deal id (the client's, as the proposal and the judge carry it).
+    pub fn deal_id(&self) -> u64 {
+        match &self.machine {
+            DealMachine::Client(s) => s.deal_id,
+            DealMachine::Provider(s) => s.deal_id,
+        }
+    }
+
     /// The seed's state name, e.g. `DealStatusOngoing`.
     pub fn status_name(&self) -> String {
         match &self.machine {
