@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::time::Instant;
 
 use fvm_ipld_encoding::RawBytes;
@@ -18,12 +17,10 @@ use ozkcp::fsm::provider::ProviderStatus as P;
 use ozkcp_core::keys::IntervalKey;
 use ozkcp_core::sig::SecpSigner;
 use ozkcp_core::voucher::SignedVoucher;
-use ozkcp_devnet::{Devnet, GenesisConfig, RpcServer};
+use ozkcp_devnet::GenesisConfig;
 use ozkcp_judge::exit;
 use ozkcp_judge::types::{Account, DealStatus};
-use ozkcp_rpc::chain::{
-    sign_message, ChainError, DevnetAccount, JudgeClient, LotusClient, LotusJudge,
-};
+use ozkcp_rpc::chain::{sign_message, ChainError, LotusClient, LotusJudge};
 
 const COLLATERAL: u64 = 1_000_000;
 
@@ -36,34 +33,22 @@ fn data() -> Vec<u8> {
     (0..1500u32).map(|i| (i * 29 + 3) as u8).collect()
 }
 
+mod common;
+use common::{served_chain, ServedChain};
+
 /// A devnet served on a loopback port, the judge deployed over RPC.
-struct Chain {
-    _dir: tempfile::TempDir,
-    srv: RpcServer,
-    judge: JudgeClient,
-    accounts: Vec<DevnetAccount>,
+struct Chain(ServedChain);
+
+impl std::ops::Deref for Chain {
+    type Target = ServedChain;
+    fn deref(&self) -> &ServedChain {
+        &self.0
+    }
 }
 
 impl Chain {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let net = Devnet::open(dir.path(), GenesisConfig::default()).unwrap();
-        let srv = ozkcp_devnet::serve(Arc::new(net), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let node = LotusClient::new(&srv.http_url(), None).unwrap();
-        let judge = node
-            .install_actor(ozkcp_devnet::judge_wasm(), RawBytes::default())
-            .await
-            .unwrap();
-        assert!(judge.id_address.to_string()[1..].starts_with('0'));
-        let accounts = node.devnet_accounts().await.unwrap();
-        Chain {
-            _dir: dir,
-            srv,
-            judge: JudgeClient::new(node, judge.id_address),
-            accounts,
-        }
+        Chain(served_chain(GenesisConfig::default()).await)
     }
 
     fn node(&self) -> &LotusClient {
@@ -240,7 +225,7 @@ async fn an_honest_deal_runs_over_rpc_and_settles() {
         nonce + 40
     );
     assert_eq!(chain.account(2).await, (atto(40), atto(0)));
-    chain.srv.stop().await;
+    chain.0.srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +250,7 @@ async fn a_bad_chunk_is_disputed_and_won_over_rpc() {
     let gas = o.escrow.gas("Dispute (bad chunk)");
     assert_eq!(gas.len(), 1);
     eprintln!("Dispute (bad chunk) over RPC: {} gas", gas[0]);
-    chain.srv.stop().await;
+    chain.0.srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,7 +361,7 @@ async fn refusals_are_typed_and_clear() {
         LotusClient::new("not a url", None),
         Err(ChainError::Invalid(_))
     ));
-    chain.srv.stop().await;
+    chain.0.srv.stop().await;
 }
 
 /// A running `ozkcp devnet run`, stopped when dropped.

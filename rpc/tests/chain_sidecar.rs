@@ -11,19 +11,16 @@ use ozkcp::core::sig::SecpSigner;
 use ozkcp::core::TokenAmount;
 use ozkcp::node::ProviderFault;
 use ozkcp::payload::Payload;
-use ozkcp_devnet::{Devnet, GenesisConfig, RpcServer};
+use ozkcp_devnet::GenesisConfig;
 use ozkcp_judge::types::{Deal, DealStatus};
 use ozkcp_rpc::api::{CidJson, DealInfo, OzkcpApiClient, ProviderAddr, RetrieveParams};
-use ozkcp_rpc::auth::{JwtAuth, Permission};
-use ozkcp_rpc::chain::{DevnetAccount, JudgeClient, LotusClient};
-use ozkcp_rpc::client::connect_http;
-use ozkcp_rpc::deals::{Deals, NodeConfig, ProviderPolicy, ZkParams};
+use ozkcp_rpc::chain::JudgeClient;
+use ozkcp_rpc::deals::{NodeConfig, ProviderPolicy, ZkParams};
 use ozkcp_rpc::judges::{ChainJudges, Deadlines};
 use ozkcp_rpc::peer::PeerLimits;
-use ozkcp_rpc::repo::ApiInfo;
-use ozkcp_rpc::server::{serve_with, ServeConfig, Sidecar};
-use ozkcp_rpc::store::DealStore;
-use zeroize::Zeroizing;
+
+mod common;
+use common::{served_chain, sidecar, Node, ServedChain};
 
 const PRICE: u64 = 1_000;
 const DEADLINES: Deadlines = Deadlines {
@@ -31,32 +28,18 @@ const DEADLINES: Deadlines = Deadlines {
     dispute: 40,
 };
 
-struct Chain {
-    _dir: tempfile::TempDir,
-    _srv: RpcServer,
-    judge: JudgeClient,
-    accounts: Vec<DevnetAccount>,
+struct Chain(ServedChain);
+
+impl std::ops::Deref for Chain {
+    type Target = ServedChain;
+    fn deref(&self) -> &ServedChain {
+        &self.0
+    }
 }
 
 impl Chain {
     async fn start(genesis: GenesisConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let net = Devnet::open(dir.path(), genesis).unwrap();
-        let srv = ozkcp_devnet::serve(Arc::new(net), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let node = LotusClient::new(&srv.http_url(), None).unwrap();
-        let judge = node
-            .install_actor(ozkcp_devnet::judge_wasm(), RawBytes::default())
-            .await
-            .unwrap();
-        let accounts = node.devnet_accounts().await.unwrap();
-        Chain {
-            _dir: dir,
-            _srv: srv,
-            judge: JudgeClient::new(node, judge.id_address),
-            accounts,
-        }
+        Chain(served_chain(genesis).await)
     }
 
     fn key(&self, i: usize) -> SecpSigner {
@@ -96,14 +79,6 @@ impl Chain {
     }
 }
 
-struct Node {
-    _dir: tempfile::TempDir,
-    store: DealStore,
-    deals: Arc<Deals>,
-    _sidecar: Sidecar,
-    rpc: jsonrpsee::http_client::HttpClient,
-}
-
 async fn node(chain: &Chain, account: usize, fault: ProviderFault) -> Node {
     node_with(chain.judge.clone(), chain.key(account), fault, None).await
 }
@@ -114,9 +89,6 @@ async fn node_with(
     fault: ProviderFault,
     zk: Option<ZkParams>,
 ) -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DealStore::open(&dir.path().join("db")).unwrap();
-    let auth = Arc::new(JwtAuth::new(&Zeroizing::new(vec![7; 32])));
     let judges = ChainJudges::new(
         judge,
         tokio::runtime::Handle::current(),
@@ -124,47 +96,23 @@ async fn node_with(
         DEADLINES,
         Duration::from_millis(20),
     );
-    let deals = Deals::new(
-        store.clone(),
-        NodeConfig {
-            key,
-            policy: ProviderPolicy {
-                blocks_per_interval: 2,
-                max_collateral: TokenAmount::from_whole(10),
-                ..ProviderPolicy::default()
-            },
-            judges: Arc::new(judges),
-            zk,
-            limits: PeerLimits {
-                max_frame: 4 << 20,
-                // The sidecar's default: zk proving on a loaded CI machine can take 20 s an interval.
-                idle: Duration::from_secs(60),
-            },
-            fault,
+    sidecar(NodeConfig {
+        key,
+        policy: ProviderPolicy {
+            blocks_per_interval: 2,
+            max_collateral: TokenAmount::from_whole(10),
+            ..ProviderPolicy::default()
         },
-    );
-    deals
-        .listen_peers("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let config = ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..ServeConfig::default()
-    };
-    let sidecar = serve_with(store.clone(), auth.clone(), &config, Some(deals.clone()))
-        .await
-        .unwrap();
-    let info = ApiInfo {
-        token: auth.create_token(Permission::Admin, None).unwrap().into(),
-        addr: sidecar.local_addr,
-    };
-    Node {
-        _dir: dir,
-        store,
-        deals,
-        _sidecar: sidecar,
-        rpc: connect_http(&info).unwrap(),
-    }
+        judges: Arc::new(judges),
+        zk,
+        limits: PeerLimits {
+            max_frame: 4 << 20,
+            // The sidecar's default: zk proving on a loaded CI machine can take 20 s an interval.
+            idle: Duration::from_secs(60),
+        },
+        fault,
+    })
+    .await
 }
 
 fn data(len: usize) -> Vec<u8> {

@@ -55,6 +55,46 @@ async fn deal_info(repo: &Path, id: u64) -> DealInfo {
     rpc.deal(id).await.unwrap()
 }
 
+mod common;
+
+/// A fraud retrieval of `payload` from `provider` in 1 KiB chunks at 3 attoFIL each.
+fn params(
+    provider: &Deals,
+    payload: &Payload,
+    out: &Path,
+    collateral: Option<&str>,
+) -> RetrieveParams {
+    RetrieveParams {
+        root: CidJson {
+            cid: payload.root.to_string(),
+        },
+        provider: ProviderAddr {
+            address: provider.address().to_string(),
+            peer: provider.peer_url().unwrap(),
+        },
+        mode: "fraud".into(),
+        price_per_chunk: Some("3".into()),
+        chunk_size: Some(1024),
+        collateral: collateral.map(str::to_string),
+        out: out.to_string_lossy().into_owned(),
+    }
+}
+
+/// Waits until the client deal `id` has paid two intervals, asserting it has not finished (the
+/// kill must land mid-deal).
+async fn paid_twice_unfinished(rpc: &jsonrpsee::http_client::HttpClient, id: u64) {
+    let t = Instant::now();
+    loop {
+        let now = rpc.deal(id).await.unwrap();
+        assert!(!now.terminal, "finished before the kill: {now:?}");
+        if now.paid >= 2 {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "{now:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
     // The provider, in this process.
@@ -96,31 +136,10 @@ async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
     let out = dir.path().join("copy");
     let child = start(&repo);
     let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
-    let params = RetrieveParams {
-        root: CidJson {
-            cid: payload.root.to_string(),
-        },
-        provider: ProviderAddr {
-            address: provider.address().to_string(),
-            peer: provider.peer_url().unwrap(),
-        },
-        mode: "fraud".into(),
-        price_per_chunk: Some("3".into()),
-        chunk_size: Some(1024),
-        collateral: None,
-        out: out.to_string_lossy().into_owned(),
-    };
+    let params = params(&provider, &payload, &out, None);
     let d = rpc.client_retrieve(params.clone()).await.unwrap();
     let start_t = Instant::now();
-    loop {
-        let now = rpc.deal(d.id).await.unwrap();
-        assert!(!now.terminal, "finished before the kill: {now:?}");
-        if now.paid >= 2 {
-            break;
-        }
-        assert!(start_t.elapsed() < Duration::from_secs(60), "{now:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    paid_twice_unfinished(&rpc, d.id).await;
     let mut child = child;
     // SIGKILL: no cleanup of any kind.
     child.0.kill().unwrap();
@@ -190,22 +209,12 @@ async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
 async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
     use base64::Engine;
     use ozkcp_judge::types::DealStatus;
-    use ozkcp_rpc::chain::{JudgeClient, LotusClient};
     use ozkcp_rpc::judges::{ChainJudges, Deadlines};
 
-    let chain_dir = tempfile::tempdir().unwrap();
-    let net = ozkcp_devnet::Devnet::open(chain_dir.path(), Default::default()).unwrap();
-    let srv = ozkcp_devnet::serve(Arc::new(net), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let node = LotusClient::new(&srv.http_url(), None).unwrap();
-    let judge_addr = node
-        .install_actor(ozkcp_devnet::judge_wasm(), Default::default())
-        .await
-        .unwrap()
-        .id_address;
-    let judge = JudgeClient::new(node.clone(), judge_addr);
-    let accounts = node.devnet_accounts().await.unwrap();
+    let chain = common::served_chain(Default::default()).await;
+    let (srv, judge, accounts) = (&chain.srv, chain.judge.clone(), &chain.accounts);
+    let node = judge.node().clone();
+    let judge_addr = judge.address();
     let (client_addr, provider_addr) = (accounts[0].address, accounts[1].address);
     let holdings = |a| {
         let (node, judge) = (node.clone(), judge.clone());
@@ -285,32 +294,11 @@ async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
     let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
     let out = dir.path().join("copy");
     let d = rpc
-        .client_retrieve(RetrieveParams {
-            root: CidJson {
-                cid: payload.root.to_string(),
-            },
-            provider: ProviderAddr {
-                address: provider.address().to_string(),
-                peer: provider.peer_url().unwrap(),
-            },
-            mode: "fraud".into(),
-            price_per_chunk: Some("3".into()),
-            chunk_size: Some(1024),
-            collateral: Some("500".into()),
-            out: out.to_string_lossy().into_owned(),
-        })
+        .client_retrieve(params(&provider, &payload, &out, Some("500")))
         .await
         .unwrap();
     let t = Instant::now();
-    loop {
-        let now = rpc.deal(d.id).await.unwrap();
-        assert!(!now.terminal, "finished before the kill: {now:?}");
-        if now.paid >= 2 {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "{now:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    paid_twice_unfinished(&rpc, d.id).await;
     let mut client = client;
     client.0.kill().unwrap();
     client.0.wait().unwrap();

@@ -13,65 +13,26 @@ use ozkcp::messages::{Message, Notice};
 use ozkcp::node::ProviderFault;
 use ozkcp::payload::Payload;
 use ozkcp_rpc::api::{CidJson, DealInfo, OzkcpApiClient, ProviderAddr, RetrieveParams};
-use ozkcp_rpc::auth::{JwtAuth, Permission};
-use ozkcp_rpc::client::connect_http;
-use ozkcp_rpc::deals::{Deals, MemoryJudges, NodeConfig, ProviderPolicy};
+use ozkcp_rpc::deals::{MemoryJudges, NodeConfig, ProviderPolicy};
 use ozkcp_rpc::peer::PeerLimits;
-use ozkcp_rpc::repo::ApiInfo;
-use ozkcp_rpc::server::{serve_with, ServeConfig, Sidecar};
-use ozkcp_rpc::store::DealStore;
 use tokio_tungstenite::tungstenite::Message as Ws;
-use zeroize::Zeroizing;
 
-struct Node {
-    _dir: tempfile::TempDir,
-    store: DealStore,
-    deals: Arc<Deals>,
-    sidecar: Sidecar,
-    rpc: jsonrpsee::http_client::HttpClient,
-}
+mod common;
+use common::{sidecar, Node};
 
 async fn node(fault: ProviderFault, idle: Duration, max_frame: usize) -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DealStore::open(&dir.path().join("db")).unwrap();
-    let auth = Arc::new(JwtAuth::new(&Zeroizing::new(vec![7; 32])));
-    let deals = Deals::new(
-        store.clone(),
-        NodeConfig {
-            key: SecpSigner::random(),
-            policy: ProviderPolicy {
-                blocks_per_interval: 2,
-                ..ProviderPolicy::default()
-            },
-            judges: Arc::new(MemoryJudges::default()),
-            zk: None,
-            limits: PeerLimits { max_frame, idle },
-            fault,
+    sidecar(NodeConfig {
+        key: SecpSigner::random(),
+        policy: ProviderPolicy {
+            blocks_per_interval: 2,
+            ..ProviderPolicy::default()
         },
-    );
-    deals
-        .listen_peers("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let config = ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..ServeConfig::default()
-    };
-    let sidecar = serve_with(store.clone(), auth.clone(), &config, Some(deals.clone()))
-        .await
-        .unwrap();
-    let info = ApiInfo {
-        token: auth.create_token(Permission::Admin, None).unwrap().into(),
-        addr: sidecar.local_addr,
-    };
-    let rpc = connect_http(&info).unwrap();
-    Node {
-        _dir: dir,
-        store,
-        deals,
-        sidecar,
-        rpc,
-    }
+        judges: Arc::new(MemoryJudges::default()),
+        zk: None,
+        limits: PeerLimits { max_frame, idle },
+        fault,
+    })
+    .await
 }
 
 fn data(len: usize, seed: u32) -> Vec<u8> {
