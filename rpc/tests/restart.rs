@@ -12,7 +12,7 @@ use ozkcp::node::ProviderFault;
 use ozkcp::payload::Payload;
 use ozkcp_rpc::api::{CidJson, DealInfo, OzkcpApiClient, ProviderAddr, RetrieveParams};
 use ozkcp_rpc::client::connect_http;
-use ozkcp_rpc::deals::{Deals, MemoryJudges, NodeConfig, ProviderPolicy};
+use ozkcp_rpc::deals::{Deals, JudgeFactory, MemoryJudges, NodeConfig, ProviderPolicy};
 use ozkcp_rpc::peer::PeerLimits;
 use ozkcp_rpc::repo::ApiInfo;
 use ozkcp_rpc::store::DealStore;
@@ -57,6 +57,37 @@ async fn deal_info(repo: &Path, id: u64) -> DealInfo {
 
 mod common;
 
+/// A provider in this process serving a 3 MB import, one 16 KiB block per payment interval
+/// (many small intervals, so that a kill lands mid-deal).
+async fn provider(
+    key: SecpSigner,
+    judges: Arc<dyn JudgeFactory>,
+) -> (common::Node, Payload, Vec<u8>) {
+    let node = common::sidecar(NodeConfig {
+        key,
+        policy: ProviderPolicy {
+            blocks_per_interval: 1,
+            ..ProviderPolicy::default()
+        },
+        judges,
+        zk: None,
+        limits: PeerLimits {
+            idle: Duration::from_secs(5),
+            ..PeerLimits::default()
+        },
+        fault: ProviderFault::None,
+    })
+    .await;
+    let bytes: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i * 7 + (i >> 9)) as u8)
+        .collect();
+    let payload = Payload::from_bytes(&bytes, 16_384).unwrap();
+    node.store
+        .put_import(&payload, bytes.len() as u64, 16_384, "test")
+        .unwrap();
+    (node, payload, bytes)
+}
+
 /// A fraud retrieval of `payload` from `provider` in 1 KiB chunks at 3 attoFIL each.
 fn params(
     provider: &Deals,
@@ -98,37 +129,9 @@ async fn paid_twice_unfinished(rpc: &jsonrpsee::http_client::HttpClient, id: u64
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
     // The provider, in this process.
-    let pdir = tempfile::tempdir().unwrap();
-    let pstore = DealStore::open(&pdir.path().join("db")).unwrap();
-    let provider = Deals::new(
-        pstore.clone(),
-        NodeConfig {
-            key: SecpSigner::random(),
-            policy: ProviderPolicy {
-                blocks_per_interval: 1,
-                ..ProviderPolicy::default()
-            },
-            judges: Arc::new(MemoryJudges::default()),
-            zk: None,
-            limits: PeerLimits {
-                idle: Duration::from_secs(5),
-                ..PeerLimits::default()
-            },
-            fault: ProviderFault::None,
-        },
-    );
-    provider
-        .listen_peers("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    // Many small intervals, so the kill lands mid-deal.
-    let bytes: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i * 7 + (i >> 9)) as u8)
-        .collect();
-    let payload = Payload::from_bytes(&bytes, 16_384).unwrap();
-    pstore
-        .put_import(&payload, bytes.len() as u64, 16_384, "test")
-        .unwrap();
+    let (p, payload, bytes) =
+        provider(SecpSigner::random(), Arc::new(MemoryJudges::default())).await;
+    let (provider, pstore) = (&p.deals, &p.store);
 
     // The client: a child `ozkcp serve`.
     let dir = tempfile::tempdir().unwrap();
@@ -136,7 +139,7 @@ async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
     let out = dir.path().join("copy");
     let child = start(&repo);
     let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
-    let params = params(&provider, &payload, &out, None);
+    let params = params(provider, &payload, &out, None);
     let d = rpc.client_retrieve(params.clone()).await.unwrap();
     let start_t = Instant::now();
     paid_twice_unfinished(&rpc, d.id).await;
@@ -222,42 +225,15 @@ async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
     };
 
     // The provider, in this process, on the chain.
-    let pdir = tempfile::tempdir().unwrap();
-    let pstore = DealStore::open(&pdir.path().join("db")).unwrap();
-    let provider = Deals::new(
-        pstore.clone(),
-        NodeConfig {
-            key: accounts[1].signer.clone(),
-            policy: ProviderPolicy {
-                blocks_per_interval: 1,
-                ..ProviderPolicy::default()
-            },
-            judges: Arc::new(ChainJudges::new(
-                judge.clone(),
-                tokio::runtime::Handle::current(),
-                accounts[1].signer.clone(),
-                Deadlines::default(),
-                Duration::from_millis(50),
-            )),
-            zk: None,
-            limits: PeerLimits {
-                idle: Duration::from_secs(5),
-                ..PeerLimits::default()
-            },
-            fault: ProviderFault::None,
-        },
+    let judges = ChainJudges::new(
+        judge.clone(),
+        tokio::runtime::Handle::current(),
+        accounts[1].signer.clone(),
+        Deadlines::default(),
+        Duration::from_millis(50),
     );
-    provider
-        .listen_peers("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let bytes: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i * 11 + (i >> 10)) as u8)
-        .collect();
-    let payload = Payload::from_bytes(&bytes, 16_384).unwrap();
-    pstore
-        .put_import(&payload, bytes.len() as u64, 16_384, "test")
-        .unwrap();
+    let (p, payload, _) = provider(accounts[1].signer.clone(), Arc::new(judges)).await;
+    let provider = &p.deals;
     let (client_before, provider_before) =
         (holdings(client_addr).await, holdings(provider_addr).await);
 
@@ -294,7 +270,7 @@ async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
     let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
     let out = dir.path().join("copy");
     let d = rpc
-        .client_retrieve(params(&provider, &payload, &out, Some("500")))
+        .client_retrieve(params(provider, &payload, &out, Some("500")))
         .await
         .unwrap();
     let t = Instant::now();
