@@ -5,7 +5,7 @@ set -euo pipefail
 BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/ozkcp}
 SIZE=${SIZE:-8388608}
 D=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$D"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] && cp $D/*.log /work/perf/; rm -rf "$D"' EXIT
 head -c "$SIZE" /dev/urandom > "$D/file"
 $BIN --repo "$D/p" serve --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0 2>"$D/p.log" &
 $BIN --repo "$D/c" serve --listen 127.0.0.1:0 2>"$D/c.log" &

@@ -176,6 +176,21 @@ impl ClientDeal {
     /// Checks everything about interval `bundle` that can be checked before paying, and keeps
     /// it. On error nothing is kept and the deal's state is unchanged.
     pub fn accept_interval(&mut self, bundle: IntervalBundle) -> Result<u32, ClientError> {
+        let tree = self.check_interval(&bundle)?;
+        Ok(self.keep_interval(bundle, tree))
+    }
+
+    /// Keeps an interval that [`check_interval`](Self::check_interval) passed, with its tree.
+    pub(crate) fn keep_interval(&mut self, bundle: IntervalBundle, tree: MerkleTree) -> u32 {
+        let j = bundle.commitment.commitment.interval;
+        self.trees.insert(j, tree);
+        self.accepted.insert(j, bundle);
+        j
+    }
+
+    /// The checks of [`accept_interval`](Self::accept_interval), keeping nothing: the
+    /// interval's Merkle tree if it passes.
+    pub fn check_interval(&self, bundle: &IntervalBundle) -> Result<MerkleTree, ClientError> {
         let c = &bundle.commitment.commitment;
         let j = c.interval;
         let place = self
@@ -260,15 +275,13 @@ impl ClientDeal {
         // Groth16 proofs last: they are the most expensive check.
         if self.terms.terms.proposal.mode == ozkcp_core::deal::ProofMode::Zk {
             let v = self.verifier.as_ref().ok_or(ClientError::NoVerifier)?;
-            v.verify_interval(&bundle)
+            v.verify_interval(bundle)
                 .map_err(|source| ClientError::Proof {
                     interval: j,
                     source,
                 })?;
         }
-        self.trees.insert(j, tree);
-        self.accepted.insert(j, bundle);
-        Ok(j)
+        Ok(tree)
     }
 
     /// Where the deal says `chunk` belongs; an error if the statement says otherwise.
@@ -377,8 +390,28 @@ impl ClientDeal {
             let blocks = self.decrypt(i, k)?;
             self.trust_links(i, &blocks)?;
             self.opened.insert(i, blocks);
+            // Opened: its ciphertexts are evidence of nothing any more (statements stay).
+            if let Some(b) = self.accepted.get_mut(&i) {
+                for c in &mut b.chunks {
+                    c.ciphertext = Vec::new();
+                }
+            }
         }
         Ok(&self.opened[&j])
+    }
+
+    /// Hands over the blocks opened since the last call (with their positions in the manifest,
+    /// in order) and stops keeping them: a host that writes them out as they open holds at
+    /// most an interval or two in memory. [`blocks`](Self::blocks) no longer has them.
+    pub fn take_opened(&mut self) -> Vec<(u32, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (j, blocks) in &mut self.opened {
+            let first = self.layout.intervals[*j as usize].first_block;
+            for (k, b) in std::mem::take(blocks).into_iter().enumerate() {
+                out.push((first + k as u32, b));
+            }
+        }
+        out
     }
 
     /// Decrypts interval `j` straight into its blocks' buffers (one copy of the bytes) and
@@ -526,7 +559,8 @@ impl ClientDeal {
         self.opened.len() == self.layout.intervals.len()
     }
 
-    /// Every opened block, in manifest order.
+    /// Every opened block not yet handed over by [`take_opened`](Self::take_opened), in
+    /// manifest order.
     pub fn blocks(&self) -> Vec<Vec<u8>> {
         self.opened.values().flatten().cloned().collect()
     }

@@ -160,7 +160,7 @@ pub fn run_deal_with<J: Judge>(
         mode,
         ProviderSetup {
             key: parties.provider,
-            payload,
+            payload: std::sync::Arc::new(payload),
             blocks_per_interval: cfg.blocks_per_interval,
             prover: cfg.zk.as_ref().map(|k| k.prover.clone()),
             fault: pf,

@@ -4,6 +4,8 @@
 //! manifest's first block, so a client that has decrypted the root knows which leaf CIDs to
 //! trust before it pays for them.
 
+use std::borrow::Cow;
+
 use ozkcp_core::block::{cid_of, BlockRef, DAG_CBOR, RAW};
 use ozkcp_core::encoding::{from_cbor, to_cbor, EncodingError};
 use ozkcp_core::Cid;
@@ -64,7 +66,41 @@ impl Payload {
 
     /// The file's bytes: every leaf in order.
     pub fn leaf_bytes(blocks: &[Vec<u8>]) -> Vec<u8> {
-        blocks.iter().skip(1).flatten().copied().collect()
+        let leaves = blocks.get(1..).unwrap_or_default();
+        let mut out = Vec::with_capacity(leaves.iter().map(Vec::len).sum());
+        for b in leaves {
+            out.extend_from_slice(b);
+        }
+        out
+    }
+}
+
+/// A payload a provider serves: its root, its blocks (root first), and their bytes read when an
+/// interval needs them, so a large payload never has to sit in memory whole.
+pub trait PayloadSource: Send + Sync {
+    /// The root CID.
+    fn root(&self) -> Cid;
+    /// The blocks' references, root first (the manifest's block list).
+    fn refs(&self) -> Vec<BlockRef>;
+    /// The bytes of block `index` (a position in [`refs`](Self::refs)); an error if they
+    /// cannot be read.
+    fn block(&self, index: usize) -> Result<Cow<'_, [u8]>, String>;
+}
+
+impl PayloadSource for Payload {
+    fn root(&self) -> Cid {
+        self.root
+    }
+
+    fn refs(&self) -> Vec<BlockRef> {
+        Payload::refs(self)
+    }
+
+    fn block(&self, index: usize) -> Result<Cow<'_, [u8]>, String> {
+        self.blocks
+            .get(index)
+            .map(|(_, b)| Cow::Borrowed(b.as_slice()))
+            .ok_or_else(|| format!("no block {index} in the payload"))
     }
 }
 

@@ -26,8 +26,8 @@ use ozkcp::fsm::client::{ClientAction, ClientEvent, ClientState, ClientStatus};
 use ozkcp::fsm::provider::{ProviderAction, ProviderEvent, ProviderState, ProviderStatus};
 use ozkcp::messages::{Message, Notice};
 use ozkcp::node::{
-    ClientNode, ClientSetup, Ctx, InProcessEscrow, Journal, Judge, NodeError, ProviderFault,
-    ProviderNode, ProviderSetup,
+    ClientNode, ClientSetup, Ctx, InProcessEscrow, Journal, Judge, NodeError, Outbox,
+    ProviderFault, ProviderNode, ProviderSetup,
 };
 use ozkcp::zk::ZkKeys;
 use tokio::net::TcpListener;
@@ -395,26 +395,28 @@ struct Running<N> {
 }
 
 impl<N> Running<N> {
-    /// Runs `f` on the node (off the async threads: it encrypts, verifies, commits) and sends
-    /// the frames it produced.
+    /// Runs `f` on the node (off the async threads: it encrypts, verifies, commits); the frames
+    /// it produces leave as they are made.
     async fn call(
         &mut self,
         f: impl FnOnce(&mut N, &mut Ctx<'_, dyn Judge + Send>) -> Result<(), NodeError>,
     ) -> Result<(), NodeError> {
-        let mut out = Vec::new();
+        let mut dropped = Vec::new();
         let r = tokio::task::block_in_place(|| {
+            let out: &mut dyn Outbox = match self.conn.as_mut() {
+                Some(c) => c.sender(),
+                None => &mut dropped,
+            };
             let mut ctx = Ctx {
                 judge: &mut *self.judge,
                 journal: &mut self.journal,
-                out: &mut out,
+                out,
             };
             f(&mut self.node, &mut ctx)
         });
-        if let Some(conn) = self.conn.as_mut() {
-            if let Err(e) = conn.send_all(out).await {
-                tracing::debug!(deal = self.journal.id, "sending: {e}");
-                self.conn = None;
-            }
+        if let Some(e) = self.conn.as_mut().and_then(|c| c.sender().failure()) {
+            tracing::debug!(deal = self.journal.id, "sending: {e}");
+            self.conn = None;
         }
         r
     }
@@ -677,6 +679,7 @@ impl Deals {
                 return;
             }
         }
+        let mut file = OutputFile::new(out.clone());
         let r = run.call(|n, ctx| n.start(ctx)).await;
         if let Err(e) = r {
             tracing::warn!(deal = id, "starting: {e}");
@@ -734,8 +737,11 @@ impl Deals {
                     .await;
                 abort(&mut run.conn, run.node.state().deal_id, &e.to_string()).await;
             }
-            if let Some(data) = run.node.take_data() {
-                if let Err(e) = write_out(&out, data).await {
+            for (_, block) in run.node.take_opened() {
+                file.write(block);
+            }
+            if run.node.delivered() && !file.is_finished() {
+                if let Err(e) = file.finish().await {
                     tracing::error!(deal = id, "writing {}: {e}", out.display());
                     continue; // actions stay pending: rerun after a restart
                 }
@@ -766,7 +772,7 @@ impl Deals {
         let peer = format!("{}@{from}", proposal.client);
         let loaded = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let rec = store.create_provider_deal(deal_id, mode, &peer, Some(root))?;
-            Ok((rec, store.payload(&root)?))
+            Ok((rec, store.served_payload(&root)?))
         })
         .await;
         let (rec, payload) = match loaded {
@@ -789,10 +795,13 @@ impl Deals {
             mode,
             ProviderSetup {
                 key: self.cfg.key.clone(),
-                payload: payload.unwrap_or_else(|| ozkcp::payload::Payload {
-                    root,
-                    blocks: Vec::new(),
-                }),
+                payload: match payload {
+                    Some(p) => Arc::new(p),
+                    None => Arc::new(ozkcp::payload::Payload {
+                        root,
+                        blocks: Vec::new(),
+                    }),
+                },
                 blocks_per_interval: self.cfg.policy.blocks_per_interval,
                 prover: self.cfg.zk.as_ref().map(|k| k.keys.prover.clone()),
                 fault: self.cfg.fault,
@@ -907,23 +916,107 @@ async fn abort(conn: &mut Option<PeerConn>, deal_id: u64, reason: &str) {
             reason: reason.to_string(),
         });
         if let Ok(f) = ozkcp::core::encoding::to_cbor(&notice) {
-            let _ = c.send_all(vec![f]).await;
+            let _ = c.send_all(vec![f]);
         }
         c.close().await;
     }
 }
 
-/// Writes the payload next to `out` and renames it into place (never a half-written file).
-async fn write_out(out: &std::path::Path, data: Vec<u8>) -> std::io::Result<()> {
-    let out = out.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let mut tmp = out.clone().into_os_string();
+/// A client deal's output, written as its blocks open: into `<out>.part` (created with the
+/// first block), then synced and renamed onto `out` once every block is in, so `out` is never
+/// half-written. Writing happens on a blocking thread while the deal goes on; a deal that ends
+/// without finishing leaves no `.part` behind.
+struct OutputFile {
+    queue: Option<std::sync::mpsc::Sender<Piece>>,
+    writer: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    out: PathBuf,
+    finished: bool,
+}
+
+/// What the writer thread is given.
+enum Piece {
+    Block(Vec<u8>),
+    /// Every block is in: sync the file.
+    End,
+}
+
+impl OutputFile {
+    fn new(out: PathBuf) -> Self {
+        OutputFile {
+            queue: None,
+            writer: None,
+            out,
+            finished: false,
+        }
+    }
+
+    fn part(&self) -> PathBuf {
+        let mut tmp = self.out.clone().into_os_string();
         tmp.push(".part");
-        let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, &data)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &out)
-    })
-    .await
-    .map_err(std::io::Error::other)?
+        PathBuf::from(tmp)
+    }
+
+    fn send(&mut self, piece: Piece) {
+        if self.queue.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let part = self.part();
+            self.writer = Some(tokio::task::spawn_blocking(move || write_pieces(&part, rx)));
+            self.queue = Some(tx);
+        }
+        if let Some(q) = &self.queue {
+            // A failed writer is reported by `finish`.
+            let _ = q.send(piece);
+        }
+    }
+
+    /// Queues the next block's bytes.
+    fn write(&mut self, block: Vec<u8>) {
+        self.send(Piece::Block(block));
+    }
+
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Waits for every queued block to be on disk, then renames `.part` onto `out`.
+    async fn finish(&mut self) -> std::io::Result<()> {
+        self.send(Piece::End);
+        self.queue = None;
+        let writer = self.writer.take().expect("started by send");
+        writer.await.map_err(std::io::Error::other)??;
+        let (part, out) = (self.part(), self.out.clone());
+        tokio::task::spawn_blocking(move || std::fs::rename(part, out))
+            .await
+            .map_err(std::io::Error::other)??;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+/// The writer thread: blocks into `part` until `End` (then synced); if the deal drops its queue
+/// before that, `part` is removed.
+fn write_pieces(
+    part: &std::path::Path,
+    pieces: std::sync::mpsc::Receiver<Piece>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(part)?);
+    let r = (|| {
+        for p in pieces {
+            match p {
+                Piece::Block(b) => f.write_all(&b)?,
+                Piece::End => {
+                    f.flush()?;
+                    return f.get_ref().sync_all();
+                }
+            }
+        }
+        Err(std::io::Error::other(
+            "the deal ended before its payload was complete",
+        ))
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(part);
+    }
+    r
 }

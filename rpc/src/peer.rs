@@ -10,8 +10,14 @@
 
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use ozkcp::node::Outbox;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -73,10 +79,56 @@ pub enum PeerError {
     Address(String),
 }
 
+/// Frames read ahead of the deal's task (about one interval of 16 KiB chunks): reading goes on
+/// while the node verifies or encrypts, so the peer's sends do not stall on a full socket.
+const READ_AHEAD: usize = 256;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
 /// One deal's connection, either side.
+///
+/// A reader task and a writer task own the socket: frames arrive while the deal's task is busy,
+/// and frames a node produces leave as soon as they are made ([`PeerConn::sender`]), not when the
+/// node's step is over.
 pub struct PeerConn {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    inbox: mpsc::Receiver<Result<Vec<u8>, PeerError>>,
+    outbox: PeerSender,
+    writer: JoinHandle<()>,
+    _reader: AbortOnDrop,
     limits: PeerLimits,
+}
+
+/// Stops the reader when the connection is dropped (a silent peer would keep it waiting).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Queues frames for the peer, in order (cheap to clone; sending never blocks).
+#[derive(Clone)]
+pub struct PeerSender {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+impl PeerSender {
+    /// Why the connection can no longer send, if it cannot.
+    pub fn failure(&self) -> Option<PeerError> {
+        if let Some(e) = self.failed.lock().expect("not poisoned").clone() {
+            return Some(PeerError::Ws(e));
+        }
+        self.tx.is_closed().then_some(PeerError::Closed)
+    }
+}
+
+impl Outbox for PeerSender {
+    fn push(&mut self, frame: Vec<u8>) {
+        // A closed connection is noticed by `failure` and by the reader.
+        let _ = self.tx.send(frame);
+    }
 }
 
 impl PeerConn {
@@ -90,10 +142,11 @@ impl PeerConn {
         .await
         .map_err(|_| PeerError::Idle(limits.idle))?
         .map_err(|e| PeerError::Ws(e.to_string()))?;
-        Ok(PeerConn { ws, limits })
+        Ok(Self::run(ws, limits))
     }
 
-    /// Accepts a client's connection (the path must be [`PEER_PATH`]).
+    /// Completes the handshake of a client that connected to our listener; only [`PEER_PATH`]
+    /// is served.
     pub async fn accept(stream: TcpStream, limits: PeerLimits) -> Result<Self, PeerError> {
         // The callback's signature is tungstenite's.
         #[allow(clippy::result_large_err)]
@@ -117,47 +170,105 @@ impl PeerConn {
         .await
         .map_err(|_| PeerError::Idle(limits.idle))?
         .map_err(|e| PeerError::Ws(e.to_string()))?;
-        Ok(PeerConn { ws, limits })
+        Ok(Self::run(ws, limits))
     }
 
-    /// Sends frames in order and flushes once.
-    pub async fn send_all(&mut self, frames: Vec<Vec<u8>>) -> Result<(), PeerError> {
-        if frames.is_empty() {
-            return Ok(());
+    fn run(ws: Ws, limits: PeerLimits) -> Self {
+        let (sink, stream) = ws.split();
+        let (in_tx, inbox) = mpsc::channel(READ_AHEAD);
+        let (tx, out_rx) = mpsc::unbounded_channel();
+        let failed = Arc::new(Mutex::new(None));
+        let reader = AbortOnDrop(tokio::spawn(read_frames(stream, in_tx)));
+        let writer = tokio::spawn(write_frames(sink, out_rx, failed.clone()));
+        PeerConn {
+            inbox,
+            outbox: PeerSender { tx, failed },
+            writer,
+            _reader: reader,
+            limits,
+        }
+    }
+
+    /// Where a node's frames go: straight to the writer.
+    pub fn sender(&mut self) -> &mut PeerSender {
+        &mut self.outbox
+    }
+
+    /// Sends frames in order; an error if the connection can no longer send.
+    pub fn send_all(&mut self, frames: Vec<Vec<u8>>) -> Result<(), PeerError> {
+        if let Some(e) = self.outbox.failure() {
+            return Err(e);
         }
         for f in frames {
-            self.ws
-                .feed(WsMessage::Binary(f.into()))
-                .await
-                .map_err(|e| PeerError::Ws(e.to_string()))?;
+            self.outbox.push(f);
         }
-        self.ws
-            .flush()
-            .await
-            .map_err(|e| PeerError::Ws(e.to_string()))
+        Ok(())
     }
 
     /// The next binary frame, waiting at most `wait` (the idle limit when `None`).
     pub async fn next(&mut self, wait: Option<Duration>) -> Result<Vec<u8>, PeerError> {
         let wait = wait.unwrap_or(self.limits.idle);
-        loop {
-            let msg = tokio::time::timeout(wait, self.ws.next())
-                .await
-                .map_err(|_| PeerError::Idle(wait))?;
-            match msg {
-                None | Some(Ok(WsMessage::Close(_))) => return Err(PeerError::Closed),
-                Some(Err(e)) => return Err(PeerError::Ws(e.to_string())),
-                Some(Ok(WsMessage::Binary(b))) => return Ok(b.into()),
-                Some(Ok(WsMessage::Text(_))) => return Err(PeerError::Text),
-                // Pings are answered by the library; pongs and raw frames carry nothing.
-                Some(Ok(_)) => continue,
-            }
+        match tokio::time::timeout(wait, self.inbox.recv()).await {
+            Err(_) => Err(PeerError::Idle(wait)),
+            Ok(None) => Err(PeerError::Closed),
+            Ok(Some(r)) => r,
         }
     }
 
-    /// Closes the connection politely (errors ignored: the deal is decided already).
-    pub async fn close(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
+    /// Sends what is queued, then closes the connection politely (errors ignored: the deal is
+    /// decided already).
+    pub async fn close(self) {
+        let PeerConn {
+            outbox, mut writer, ..
+        } = self;
+        drop(outbox);
+        if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    }
+}
+
+/// Reads frames into `inbox` until the connection ends (the end is the last item).
+async fn read_frames(mut stream: SplitStream<Ws>, inbox: mpsc::Sender<Result<Vec<u8>, PeerError>>) {
+    loop {
+        let item = match stream.next().await {
+            None | Some(Ok(WsMessage::Close(_))) => Err(PeerError::Closed),
+            Some(Err(e)) => Err(PeerError::Ws(e.to_string())),
+            Some(Ok(WsMessage::Binary(b))) => Ok(b.into()),
+            Some(Ok(WsMessage::Text(_))) => Err(PeerError::Text),
+            // Pings are answered by the library; pongs and raw frames carry nothing.
+            Some(Ok(_)) => continue,
+        };
+        let end = item.is_err();
+        if inbox.send(item).await.is_err() || end {
+            return;
+        }
+    }
+}
+
+/// Writes queued frames, flushing whenever the queue runs dry; closes the connection once every
+/// sender is gone.
+async fn write_frames(
+    mut sink: SplitSink<Ws, WsMessage>,
+    mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
+    failed: Arc<Mutex<Option<String>>>,
+) {
+    let r: Result<(), tokio_tungstenite::tungstenite::Error> = async {
+        while let Some(f) = queue.recv().await {
+            sink.feed(WsMessage::Binary(f.into())).await?;
+            while let Ok(f) = queue.try_recv() {
+                sink.feed(WsMessage::Binary(f.into())).await?;
+            }
+            sink.flush().await?;
+        }
+        sink.close().await
+    }
+    .await;
+    if let Err(e) = r {
+        *failed.lock().expect("not poisoned") = Some(e.to_string());
     }
 }
 

@@ -16,6 +16,7 @@
 //! interval) → CBOR [`SignedVoucher`]: sent by our client, or accepted by our provider before
 //! it revealed the interval's key).
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,7 +30,7 @@ use ozkcp::core::Cid;
 use ozkcp::fsm::client::{ClientAction, ClientEvent, ClientState};
 use ozkcp::fsm::provider::{ProviderAction, ProviderEvent, ProviderState};
 use ozkcp::fsm::InvalidTransition;
-use ozkcp::payload::{root_links, Payload};
+use ozkcp::payload::{root_links, Payload, PayloadSource};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -678,7 +679,43 @@ impl DealStore {
             .map(|v| v.value().to_vec()))
     }
 
-    /// An imported payload, ready to serve (root first, leaves in order); `None` if `root` was
+    /// The import of `root`, if there was one.
+    pub fn import(&self, root: &Cid) -> Result<Option<ImportRecord>, StoreError> {
+        let tx = self.inner.db.begin_read()?;
+        let table = tx.open_table(IMPORTS)?;
+        Ok(match table.get(root.to_bytes().as_slice())? {
+            Some(v) => Some(from_cbor(v.value())?),
+            None => None,
+        })
+    }
+
+    /// An imported payload to serve, its leaves read from the store as intervals need them;
+    /// `None` if `root` was never imported. Leaf lengths come from the import record (every
+    /// leaf is `leaf_size` bytes but the last), so opening a deal reads only the root.
+    pub fn served_payload(&self, root: &Cid) -> Result<Option<StoredPayload>, StoreError> {
+        let (Some(record), Some(root_bytes)) = (self.import(root)?, self.block(root)?) else {
+            return Ok(None);
+        };
+        let links = root_links(&root_bytes)?;
+        let mut refs = Vec::with_capacity(links.len() + 1);
+        refs.push(BlockRef {
+            cid: *root,
+            len: root_bytes.len() as u64,
+        });
+        let mut left = record.size;
+        for cid in links {
+            let len = left.min(record.leaf_size);
+            left -= len;
+            refs.push(BlockRef { cid, len });
+        }
+        Ok(Some(StoredPayload {
+            store: self.clone(),
+            refs,
+            root_bytes,
+        }))
+    }
+
+    /// An imported payload, read whole (root first, leaves in order); `None` if `root` was
     /// never imported.
     pub fn payload(&self, root: &Cid) -> Result<Option<Payload>, StoreError> {
         let Some(root_bytes) = self.block(root)? else {
@@ -705,6 +742,38 @@ impl DealStore {
             root: *root,
             blocks,
         }))
+    }
+}
+
+/// A payload in the store, served block by block ([`DealStore::served_payload`]).
+pub struct StoredPayload {
+    store: DealStore,
+    refs: Vec<BlockRef>,
+    root_bytes: Vec<u8>,
+}
+
+impl PayloadSource for StoredPayload {
+    fn root(&self) -> Cid {
+        self.refs[0].cid
+    }
+
+    fn refs(&self) -> Vec<BlockRef> {
+        self.refs.clone()
+    }
+
+    fn block(&self, index: usize) -> Result<Cow<'_, [u8]>, String> {
+        if index == 0 {
+            return Ok(Cow::Borrowed(&self.root_bytes));
+        }
+        let r = self
+            .refs
+            .get(index)
+            .ok_or_else(|| format!("no block {index} in payload {}", self.root()))?;
+        match self.store.block(&r.cid) {
+            Ok(Some(b)) => Ok(Cow::Owned(b)),
+            Ok(None) => Err(format!("block {} is missing from the store", r.cid)),
+            Err(e) => Err(format!("reading block {}: {e}", r.cid)),
+        }
     }
 }
 

@@ -16,7 +16,6 @@ use super::{message_deal, message_name, ClientFault, Ctx, Judge, NodeError};
 use crate::client::{ClientDeal, ClientError};
 use crate::fsm::client::{ClientAction, ClientEvent, ClientState, ClientStatus};
 use crate::messages::{Message, Notice, VoucherMsg};
-use crate::payload::Payload;
 use crate::{EncryptedChunk, IntervalBundle};
 
 /// What a client node starts from.
@@ -43,7 +42,8 @@ pub struct ClientNode {
     last_voucher: Option<SignedVoucher>,
     reveal: Option<SignedKeyReveal>,
     evidence: Option<Evidence>,
-    data: Option<Vec<u8>>,
+    opened: Vec<(u32, Vec<u8>)>,
+    delivered: bool,
     fault: ClientFault,
     awaiting_deadline: bool,
     verifier: Option<crate::zk::ZkVerifier>,
@@ -65,7 +65,8 @@ impl ClientNode {
             last_voucher: None,
             reveal: None,
             evidence: None,
-            data: None,
+            opened: Vec::new(),
+            delivered: false,
             fault: setup.fault,
             awaiting_deadline: false,
             verifier: setup.verifier,
@@ -94,14 +95,31 @@ impl ClientNode {
         self.deal.as_ref()
     }
 
-    /// The verified payload, once the deal completed.
-    pub fn data(&self) -> Option<&[u8]> {
-        self.data.as_deref()
+    /// Takes the leaf blocks opened (decrypted and checked against their CIDs) since the last
+    /// call, as `(manifest position, bytes)` in order: a host that writes them out as they come
+    /// keeps memory to an interval or two. Once [`delivered`](Self::delivered), every block
+    /// has been handed out.
+    pub fn take_opened(&mut self) -> Vec<(u32, Vec<u8>)> {
+        std::mem::take(&mut self.opened)
     }
 
-    /// Takes the verified payload out of the node.
+    /// Whether the deal delivered its payload: every block opened (the seed's `DeliverData`).
+    pub fn delivered(&self) -> bool {
+        self.delivered
+    }
+
+    /// The whole verified payload once delivered, for hosts that do not stream with
+    /// [`take_opened`](Self::take_opened) (what they took is not in it).
     pub fn take_data(&mut self) -> Option<Vec<u8>> {
-        self.data.take()
+        if !self.delivered {
+            return None;
+        }
+        let blocks: Vec<Vec<u8>> = self.take_opened().into_iter().map(|(_, b)| b).collect();
+        let mut data = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
+        for b in &blocks {
+            data.extend_from_slice(b);
+        }
+        Some(data)
     }
 
     /// The fault the judge found, if a dispute was won.
@@ -340,8 +358,7 @@ impl ClientNode {
                     None
                 }
                 ClientAction::DeliverData => {
-                    let d = self.deal.as_ref().expect("accepted");
-                    self.data = Some(Payload::leaf_bytes(&d.blocks()));
+                    self.delivered = true;
                     None
                 }
             };
@@ -358,10 +375,12 @@ impl ClientNode {
                 reason: format!("interval {j} never arrived"),
             };
         };
-        let kept = bundle.clone();
-        match deal.accept_interval(bundle) {
-            Ok(_) => ClientEvent::ProofsVerified,
-            Err(err) => match signed_fault_evidence(&kept, &err) {
+        match deal.check_interval(&bundle) {
+            Ok(tree) => {
+                deal.keep_interval(bundle, tree);
+                ClientEvent::ProofsVerified
+            }
+            Err(err) => match signed_fault_evidence(&bundle, &err) {
                 Some(e) => {
                     self.evidence = Some(e);
                     ClientEvent::FaultyStatements {
@@ -423,9 +442,15 @@ impl ClientNode {
             return ClientEvent::WrongKey;
         }
         let last = j + 1 == self.state.intervals;
-        match deal.open_interval(j, &reveal.reveal.key) {
-            Ok(_) if last => ClientEvent::AllChunksReceived,
-            Ok(_) => ClientEvent::KeyAccepted,
+        let opened = deal.open_interval(j, &reveal.reveal.key).map(|_| ());
+        if opened.is_ok() {
+            // The root (block 0) is read for its links; the file is the leaves.
+            self.opened
+                .extend(deal.take_opened().into_iter().filter(|(b, _)| *b > 0));
+        }
+        match opened {
+            Ok(()) if last => ClientEvent::AllChunksReceived,
+            Ok(()) => ClientEvent::KeyAccepted,
             Err(ClientError::WrongKey(_)) => {
                 if let Some(c) = deal.commitment(j) {
                     self.evidence = Some(Evidence::WrongKey {

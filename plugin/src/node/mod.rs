@@ -24,6 +24,7 @@ pub mod provider;
 
 pub use client::{ClientNode, ClientSetup};
 pub use judge::{InProcessEscrow, Judge};
+
 pub use provider::{ProviderNode, ProviderSetup};
 
 /// A cheating or failing provider.
@@ -133,8 +134,21 @@ pub struct Ctx<'a, J: Judge + ?Sized> {
     pub judge: &'a mut J,
     /// Where steps are recorded before their actions run.
     pub journal: &'a mut dyn Journal,
-    /// Encoded frames for the peer, in order.
-    pub out: &'a mut Vec<Vec<u8>>,
+    /// Where encoded frames for the peer go, in order.
+    pub out: &'a mut dyn Outbox,
+}
+
+/// Takes the frames a node sends, in order: a `Vec` collects them; a host with a connection can
+/// send each at once (the node may go on encrypting while it leaves).
+pub trait Outbox {
+    /// Queues one encoded frame.
+    fn push(&mut self, frame: Vec<u8>);
+}
+
+impl Outbox for Vec<Vec<u8>> {
+    fn push(&mut self, frame: Vec<u8>) {
+        Vec::push(self, frame);
+    }
 }
 
 impl<J: Judge + ?Sized> Ctx<'_, J> {

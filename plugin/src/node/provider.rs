@@ -14,7 +14,7 @@ use ozkcp_core::voucher::SignedVoucher;
 use super::{message_deal, message_name, Ctx, Judge, NodeError, ProviderFault};
 use crate::fsm::provider::{ProviderAction, ProviderEvent, ProviderState, ProviderStatus};
 use crate::messages::{Message, Notice};
-use crate::payload::Payload;
+use crate::payload::PayloadSource;
 use crate::provider::ProviderDeal;
 use crate::IntervalBundle;
 
@@ -23,8 +23,8 @@ use crate::IntervalBundle;
 pub struct ProviderSetup {
     /// The provider's key (signs terms, roots and reveals).
     pub key: SecpSigner,
-    /// The payload it offers.
-    pub payload: Payload,
+    /// The payload it offers (blocks are read as intervals need them).
+    pub payload: std::sync::Arc<dyn PayloadSource>,
     /// Leaf blocks per payment interval (the root has its own interval).
     pub blocks_per_interval: u32,
     /// The prover of the circuit it serves `zk` deals with.
@@ -38,7 +38,7 @@ pub struct ProviderNode {
     key: SecpSigner,
     state: ProviderState,
     deal: Option<ProviderDeal>,
-    payload: Payload,
+    payload: std::sync::Arc<dyn PayloadSource>,
     bundles: BTreeMap<u32, IntervalBundle>,
     voucher: Option<SignedVoucher>,
     best: Option<(u32, SignedVoucher, IntervalKey)>,
@@ -190,12 +190,13 @@ impl ProviderNode {
     }
 
     fn accept(&mut self, proposal: DealProposal) -> ProviderEvent {
-        if proposal.provider != self.key.address() || proposal.payload_root != self.payload.root {
+        if proposal.provider != self.key.address() || proposal.payload_root != self.payload.root() {
             return ProviderEvent::DealRejected {
                 reason: "not my payload or not me".into(),
             };
         }
-        let leaves = self.payload.blocks.len() as u32 - 1;
+        let refs = self.payload.refs();
+        let leaves = refs.len().saturating_sub(1) as u32;
         let mut ends = vec![1];
         let mut end = 1;
         while end < leaves + 1 {
@@ -205,7 +206,7 @@ impl ProviderNode {
         let terms = DealTerms {
             proposal,
             manifest: Manifest {
-                blocks: self.payload.refs(),
+                blocks: refs,
                 interval_ends: ends,
             },
         };
@@ -247,10 +248,10 @@ impl ProviderNode {
                     None
                 }
                 ProviderAction::Unseal => Some(ProviderEvent::Unsealed),
-                ProviderAction::EncryptInterval { interval } => {
-                    self.encrypt(interval);
-                    Some(ProviderEvent::Encrypted)
-                }
+                ProviderAction::EncryptInterval { interval } => match self.encrypt(interval) {
+                    Ok(()) => Some(ProviderEvent::Encrypted),
+                    Err(reason) => Some(ProviderEvent::Error { reason }),
+                },
                 // Fraud mode: the signed commitment is the proof (zk proofs are made with the
                 // encryption).
                 ProviderAction::GenerateProofs { .. } => Some(ProviderEvent::ProofsGenerated),
@@ -258,11 +259,13 @@ impl ProviderNode {
                     self.send_interval(interval, ctx);
                     None
                 }
-                ProviderAction::PrefetchInterval { interval } => {
-                    self.encrypt(interval);
-                    self.send_interval(interval, ctx);
-                    Some(ProviderEvent::Prefetched)
-                }
+                ProviderAction::PrefetchInterval { interval } => match self.encrypt(interval) {
+                    Ok(()) => {
+                        self.send_interval(interval, ctx);
+                        Some(ProviderEvent::Prefetched)
+                    }
+                    Err(reason) => Some(ProviderEvent::Error { reason }),
+                },
                 ProviderAction::CheckVoucher { interval } => self.check_voucher(interval, ctx)?,
                 ProviderAction::SendAbort => {
                     ctx.send(&Message::Abort(Notice {
@@ -285,17 +288,19 @@ impl ProviderNode {
         Ok(())
     }
 
-    fn encrypt(&mut self, j: u32) {
+    /// Reads, encrypts and states interval `j`; an error if its blocks cannot be read or are
+    /// not what the manifest says (the payload changed under us).
+    fn encrypt(&mut self, j: u32) -> Result<(), String> {
         let d = self.deal.as_ref().expect("accepted");
         let place = &d.layout().intervals[j as usize];
-        let blocks: Vec<&[u8]> = self.payload.blocks
-            [place.first_block as usize..place.end_block as usize]
-            .iter()
-            .map(|(_, b)| b.as_slice())
-            .collect();
+        let read = (place.first_block as usize..place.end_block as usize)
+            .map(|i| self.payload.block(i))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| format!("reading interval {j}: {e}"))?;
+        let blocks: Vec<&[u8]> = read.iter().map(|b| b.as_ref()).collect();
         let mut bundle = d
             .encrypt_interval(j, &blocks)
-            .expect("own payload encrypts");
+            .map_err(|e| format!("encrypting interval {j}: {e}"))?;
         match self.fault {
             ProviderFault::BadChunk(i) if i == j => {
                 let c = &mut bundle.chunks[0];
@@ -322,6 +327,7 @@ impl ProviderNode {
             _ => {}
         }
         self.bundles.insert(j, bundle);
+        Ok(())
     }
 
     fn send_interval<J: Judge + ?Sized>(&mut self, j: u32, ctx: &mut Ctx<'_, J>) {
