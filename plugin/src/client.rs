@@ -138,6 +138,8 @@ pub struct ClientDeal {
     paid: Option<u32>,
     terms_digest: ozkcp_core::bytes::Bytes32,
     verifier: Option<crate::zk::ZkVerifier>,
+    /// Intervals below it were opened before a restart (their bytes are on the host's disk).
+    resumed_from: u32,
 }
 
 impl ClientDeal {
@@ -156,7 +158,57 @@ impl ClientDeal {
             opened: BTreeMap::new(),
             trusted,
             paid: None,
+            resumed_from: 0,
         })
+    }
+
+    /// Rebuilds a deal after a restart whose intervals below `from` were opened already (the
+    /// host kept their bytes), with the deal's root block when `from > 0`: the links it lists
+    /// are what the client pays for. The root must hash to the deal's root CID.
+    pub fn resume(
+        terms: SignedDealTerms,
+        from: u32,
+        root: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
+        let mut d = Self::new(terms)?;
+        if from as usize > d.layout.intervals.len() {
+            return Err(ClientError::NotReady {
+                interval: from,
+                reason: "no such interval",
+            });
+        }
+        if from > 0 {
+            let root_ref = &d.terms.terms.manifest.blocks[0];
+            let bytes = root.ok_or(ClientError::NotReady {
+                interval: 0,
+                reason: "the root block is needed to resume",
+            })?;
+            if ozkcp_core::block::cid_of(root_ref.cid.codec(), bytes) != root_ref.cid {
+                return Err(ClientError::Untrusted {
+                    block: 0,
+                    cid: root_ref.cid,
+                });
+            }
+            d.trust_links(0, &[bytes.to_vec()])?;
+        }
+        for i in 0..from {
+            d.opened.insert(i, Vec::new());
+        }
+        d.paid = from.checked_sub(1);
+        d.resumed_from = from;
+        Ok(d)
+    }
+
+    /// Forgets what was received but not opened, from interval `from` on (a connection broke):
+    /// those intervals are received, checked and paid again.
+    pub fn rewind(&mut self, from: u32) {
+        self.accepted.retain(|j, _| *j < from);
+        self.trees.retain(|j, _| *j < from);
+        self.opened.retain(|j, _| *j < from);
+        self.paid = match self.paid {
+            Some(p) if p >= from => from.checked_sub(1),
+            other => other,
+        };
     }
 
     /// Adds the verifier a `zk` deal needs; refused unless it is the deal's circuit.
@@ -341,7 +393,7 @@ impl ClientDeal {
         if self.paid.map_or(j != 0, |p| j != p + 1) {
             return not_ready("intervals are paid in order, once");
         }
-        if (0..=j).any(|i| !self.accepted.contains_key(&i)) {
+        if (self.resumed_from..=j).any(|i| !self.accepted.contains_key(&i)) {
             return not_ready("not every chunk up to its end has a verified statement");
         }
         let place = &self.layout.intervals[j as usize];

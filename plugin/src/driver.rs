@@ -10,17 +10,19 @@
 //!
 //! Faults can be injected on either side to watch the protocol contain them.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
-use ozkcp_core::deal::{DealProposal, ProofMode};
+use ozkcp_core::deal::{DealProposal, DealTerms, ProofMode, SignedDealTerms};
 use ozkcp_core::encoding::{from_cbor, to_cbor};
 use ozkcp_core::evidence::Fault;
+use ozkcp_core::keys::IntervalKey;
 use ozkcp_core::sig::SecpSigner;
+use ozkcp_core::voucher::SignedVoucher;
 use ozkcp_core::{Address, ChainEpoch, TokenAmount};
 
 use crate::fsm::client::{ClientEvent, ClientState, ClientStatus};
 use crate::fsm::provider::{ProviderEvent, ProviderState, ProviderStatus};
-use crate::node::{ClientNode, ClientSetup, Ctx, NoJournal, ProviderNode, ProviderSetup};
+use crate::node::{ClientNode, ClientSetup, Ctx, Journal, ProviderNode, ProviderSetup};
 use crate::payload::Payload;
 
 pub use crate::node::{ClientFault, InProcessEscrow, Judge, ProviderFault};
@@ -40,11 +42,80 @@ pub struct DealConfig {
     pub collateral: u64,
     /// After this many messages, both hosts persist and restore their machines.
     pub restore_after: Option<usize>,
+    /// After this many messages the connection drops (frames in flight are lost) and the client
+    /// resumes on a new one; with `restart`, both hosts first restart from what they recorded.
+    pub interrupt: Option<Interruption>,
     /// `zk` mode with these keys (one circuit for the chunk size); `None`: fraud mode.
     pub zk: Option<crate::zk::ZkKeys>,
     /// Who deals, where and until when; `None`: fresh random keys, judge `f01000`, deal 1,
     /// key-reveal deadline 1000, dispute window 100.
     pub parties: Option<Parties>,
+}
+
+/// A connection lost mid-deal ([`DealConfig::interrupt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interruption {
+    /// After how many messages.
+    pub after: usize,
+    /// Both hosts also restart: their nodes are rebuilt from their journals and the machines
+    /// from their CBOR.
+    pub restart: bool,
+}
+
+/// What the hosts of the driver record (the sidecar keeps the same in its store): enough to
+/// rebuild both nodes, and one voucher per interval on each side.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// The client's signed terms.
+    pub client_terms: Option<SignedDealTerms>,
+    /// The root block, once the client opened it.
+    pub root: Option<Vec<u8>>,
+    /// The provider's terms and last key.
+    pub provider: Option<(DealTerms, IntervalKey)>,
+    /// Vouchers the client sent, by interval.
+    pub sent: BTreeMap<u32, SignedVoucher>,
+    /// Vouchers the provider accepted, by interval.
+    pub accepted: BTreeMap<u32, SignedVoucher>,
+}
+
+/// One voucher per interval: the same one again is fine, another is refused.
+fn record_once(
+    book: &mut BTreeMap<u32, SignedVoucher>,
+    j: u32,
+    v: &SignedVoucher,
+) -> Result<(), String> {
+    match book.get(&j) {
+        Some(prev) if prev != v => Err(format!("a second, different voucher for interval {j}")),
+        _ => {
+            book.insert(j, v.clone());
+            Ok(())
+        }
+    }
+}
+
+impl Journal for Recorded {
+    fn voucher_sent(&mut self, j: u32, v: &SignedVoucher) -> Result<(), String> {
+        record_once(&mut self.sent, j, v)
+    }
+
+    fn voucher_accepted(&mut self, j: u32, v: &SignedVoucher) -> Result<(), String> {
+        record_once(&mut self.accepted, j, v)
+    }
+
+    fn client_terms(&mut self, terms: &SignedDealTerms) -> Result<(), String> {
+        self.client_terms = Some(terms.clone());
+        Ok(())
+    }
+
+    fn root_opened(&mut self, root: &[u8]) -> Result<(), String> {
+        self.root = Some(root.to_vec());
+        Ok(())
+    }
+
+    fn provider_deal(&mut self, terms: &DealTerms, last_key: &IntervalKey) -> Result<(), String> {
+        self.provider = Some((terms.clone(), last_key.clone()));
+        Ok(())
+    }
 }
 
 /// The parties and chain coordinates of a deal.
@@ -73,6 +144,7 @@ impl Default for DealConfig {
             price_per_chunk: 10,
             collateral: 1_000_000,
             restore_after: None,
+            interrupt: None,
             zk: None,
             parties: None,
         }
@@ -104,6 +176,8 @@ pub struct Outcome<J = InProcessEscrow> {
     pub fault: Option<Fault>,
     /// Messages exchanged.
     pub messages: usize,
+    /// What the hosts recorded.
+    pub recorded: Recorded,
 }
 
 /// Runs a whole deal over `data` and reports what each party paid and received.
@@ -149,25 +223,25 @@ pub fn run_deal_with<J: Judge>(
         key_reveal_deadline: parties.key_reveal_deadline,
         dispute_window: parties.dispute_window,
     };
-    let mut c = ClientNode::new(ClientSetup {
+    let client_setup = ClientSetup {
         key: parties.client,
         proposal,
         verifier: cfg.zk.as_ref().map(|k| k.verifier.clone()),
         fault: cf,
-    });
-    let mut p = ProviderNode::new(
-        deal_id,
-        mode,
-        ProviderSetup {
-            key: parties.provider,
-            payload: std::sync::Arc::new(payload),
-            blocks_per_interval: cfg.blocks_per_interval,
-            prover: cfg.zk.as_ref().map(|k| k.prover.clone()),
-            fault: pf,
-        },
-    );
+    };
+    let provider_setup = ProviderSetup {
+        key: parties.provider,
+        payload: std::sync::Arc::new(payload),
+        blocks_per_interval: cfg.blocks_per_interval,
+        prover: cfg.zk.as_ref().map(|k| k.prover.clone()),
+        fault: pf,
+    };
+    let mut c = ClientNode::new(client_setup.clone());
+    let mut p = ProviderNode::new(deal_id, mode, provider_setup.clone());
     let mut escrow = judge;
-    let mut journal = NoJournal;
+    let mut journal = Recorded::default();
+    // What the client host wrote out, block by block as they opened.
+    let mut written: Vec<u8> = Vec::new();
     let mut to_client: VecDeque<Vec<u8>> = VecDeque::new();
     let mut to_provider: VecDeque<Vec<u8>> = VecDeque::new();
     let mut out = Vec::new();
@@ -189,6 +263,33 @@ pub fn run_deal_with<J: Judge>(
             c.restore(from_cbor(&to_cbor(c.state()).expect("state encodes")).expect("decodes"));
             p.restore(from_cbor(&to_cbor(p.state()).expect("state encodes")).expect("decodes"));
         }
+        if cfg.interrupt.is_some_and(|i| i.after == messages) && !c.state().is_terminal() {
+            to_client.clear();
+            to_provider.clear();
+            if cfg.interrupt.is_some_and(|i| i.restart) {
+                let cs: ClientState =
+                    from_cbor(&to_cbor(c.state()).expect("encodes")).expect("decodes");
+                let ps: ProviderState =
+                    from_cbor(&to_cbor(p.state()).expect("encodes")).expect("decodes");
+                c = ClientNode::new(client_setup.clone());
+                c.restore(cs);
+                if let Some(t) = journal.client_terms.clone() {
+                    let _ = c.restore_deal(t, journal.root.as_deref());
+                }
+                p = ProviderNode::new(deal_id, mode, provider_setup.clone());
+                p.restore(ps);
+                if let Some((t, k)) = journal.provider.clone() {
+                    let accepted = journal
+                        .accepted
+                        .iter()
+                        .map(|(j, v)| (*j, v.clone()))
+                        .collect();
+                    let _ = p.restore_deal(t, k, accepted);
+                }
+            }
+            let _ = c.resume(&mut ctx!());
+            to_provider.extend(out.drain(..));
+        }
         if let Some(bytes) = to_provider.pop_front() {
             messages += 1;
             let _ = p.receive(&bytes, &mut ctx!());
@@ -197,6 +298,9 @@ pub fn run_deal_with<J: Judge>(
             messages += 1;
             let _ = c.receive(&bytes, &mut ctx!());
             to_provider.extend(out.drain(..));
+            for (_, b) in c.take_opened() {
+                written.extend_from_slice(&b);
+            }
         } else if p.state().status == ProviderStatus::FundsNeeded {
             // Nothing moves: the client stopped paying.
             let _ = p.event(ProviderEvent::PaymentTimeout, &mut ctx!());
@@ -231,11 +335,12 @@ pub fn run_deal_with<J: Judge>(
         intervals_sent: p.state().sent,
         keys_revealed: p.keys_revealed(),
         fault: c.fault_found().cloned(),
-        data: c.take_data(),
+        data: c.delivered().then_some(written),
         client: c.state().clone(),
         provider: p.state().clone(),
         original: data.to_vec(),
         escrow,
         messages,
+        recorded: journal,
     }
 }

@@ -7,10 +7,15 @@
 use core::fmt;
 
 use fvm_ipld_encoding::tuple::*;
+use fvm_shared::crypto::signature::Signature;
+use ozkcp_core::bytes::Bytes32;
 use ozkcp_core::deal::{DealProposal, SignedDealTerms};
+use ozkcp_core::encoding::{to_cbor, EncodingError};
 use ozkcp_core::evidence::SignedKeyReveal;
+use ozkcp_core::sig::{Secp256k1, SecpSigner, SignatureVerifier};
 use ozkcp_core::statement::SignedIntervalCommitment;
 use ozkcp_core::voucher::SignedVoucher;
+use ozkcp_core::Address;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserializer, Serializer};
@@ -37,6 +42,58 @@ pub struct VoucherMsg {
     pub voucher: SignedVoucher,
 }
 
+/// What a client asks when it comes back to a deal in transfer (after a lost connection or a
+/// restart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct Resume {
+    /// The deal.
+    pub deal_id: u64,
+    /// SHA-256 of the signed terms (so a resume names one deal, not just an id).
+    pub terms: Bytes32,
+    /// The first interval the client has not opened: the provider sends again from there.
+    pub from: u32,
+}
+
+/// Domain tag of the bytes a client signs to resume.
+pub const RESUME_SIGNING_TAG: &[u8] = b"ozkcp/resume/v1\0";
+
+impl Resume {
+    /// The bytes the client signs: [`RESUME_SIGNING_TAG`] then the CBOR of the resume.
+    pub fn signing_bytes(&self) -> Result<Vec<u8>, EncodingError> {
+        let mut out = RESUME_SIGNING_TAG.to_vec();
+        out.extend_from_slice(&to_cbor(self)?);
+        Ok(out)
+    }
+
+    /// Signs with the client's key.
+    pub fn sign(self, signer: &SecpSigner) -> Result<SignedResume, EncodingError> {
+        let signature = signer.sign(&self.signing_bytes()?);
+        Ok(SignedResume {
+            resume: self,
+            signature,
+        })
+    }
+}
+
+/// A [`Resume`] signed by the deal's client: only the client can move a deal to a new
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct SignedResume {
+    /// What is asked.
+    pub resume: Resume,
+    /// The client's signature over [`Resume::signing_bytes`].
+    pub signature: Signature,
+}
+
+impl SignedResume {
+    /// Whether `client` signed it.
+    pub fn verify(&self, client: &Address) -> bool {
+        self.resume
+            .signing_bytes()
+            .is_ok_and(|b| Secp256k1.verify(&self.signature, client, &b).is_ok())
+    }
+}
+
 /// Every message of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -58,6 +115,9 @@ pub enum Message {
     Key(SignedKeyReveal),
     /// Either side: the deal is off.
     Abort(Notice),
+    /// Client → provider, the first frame of a new connection for a deal in transfer: go on
+    /// from interval `from` (the first one the client has not opened).
+    Resume(SignedResume),
 }
 
 impl Message {
@@ -72,6 +132,7 @@ impl Message {
             Message::Voucher(_) => 6,
             Message::Key(_) => 7,
             Message::Abort(_) => 8,
+            Message::Resume(_) => 9,
         }
     }
 }
@@ -90,6 +151,7 @@ impl serde::Serialize for Message {
             Message::IntervalEnd(b) => t.serialize_element(b)?,
             Message::Voucher(b) => t.serialize_element(b)?,
             Message::Key(b) => t.serialize_element(b)?,
+            Message::Resume(b) => t.serialize_element(b)?,
         }
         t.end()
     }
@@ -123,6 +185,7 @@ impl<'de> serde::Deserialize<'de> for Message {
                     6 => Message::Voucher(body!()),
                     7 => Message::Key(body!()),
                     8 => Message::Abort(body!()),
+                    9 => Message::Resume(body!()),
                     k => return Err(de::Error::custom(format!("unknown message kind {k}"))),
                 };
                 if seq.next_element::<de::IgnoredAny>()?.is_some() {

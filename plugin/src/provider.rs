@@ -301,6 +301,27 @@ impl ProviderDeal {
         Ok(chunks)
     }
 
+    /// The last key of the chain (it derives every other): what a restart needs to go on
+    /// serving the deal ([`ProviderDeal::with_keys`] with [`KeyChain::from_last`]).
+    pub fn last_key(&self) -> &IntervalKey {
+        self.keys
+            .key(self.keys.len() - 1)
+            .expect("a deal has at least one interval")
+    }
+
+    /// After a restart: the nonce of the best voucher accepted before it (later vouchers must
+    /// have larger nonces).
+    pub fn set_last_nonce(&mut self, nonce: Option<u64>) {
+        self.last_nonce = nonce;
+    }
+
+    /// `K_j` of an interval whose voucher was accepted before, to reveal it again (its first
+    /// reveal may have been lost with a connection). The caller checks that the voucher is the
+    /// one on record.
+    pub fn paid_key(&self, j: u32) -> Result<IntervalKey, ProviderError> {
+        Ok(self.keys.key(j as usize)?.clone())
+    }
+
     /// Reveals `K_j` for a voucher that checks out (signer, channel, lane, fresh nonce, lock,
     /// cumulative amount, and `funds` when known). On any failure nothing is revealed.
     pub fn reveal_key(

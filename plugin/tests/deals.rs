@@ -3,7 +3,7 @@
 
 use ozkcp::core::evidence::Fault;
 use ozkcp::core::TokenAmount;
-use ozkcp::driver::{run_deal, ClientFault, DealConfig, Outcome, ProviderFault};
+use ozkcp::driver::{run_deal, ClientFault, DealConfig, Interruption, Outcome, ProviderFault};
 use ozkcp::fsm::client::ClientStatus as C;
 use ozkcp::fsm::provider::ProviderStatus as P;
 
@@ -55,6 +55,67 @@ fn a_deal_survives_persisting_and_restoring_both_machines_mid_deal() {
         );
         assert_eq!(o.data.as_deref(), Some(o.original.as_slice()));
     }
+}
+
+/// A connection lost after every possible message, with and without both hosts restarting:
+/// the client resumes, the deal completes with every byte, each side recorded one voucher
+/// per interval (the recording journal refuses a second, different one, which would stop
+/// the deal), and the client paid exactly once for everything.
+#[test]
+fn a_deal_resumes_after_a_lost_connection_or_a_restart_at_any_message() {
+    let honest = run(ProviderFault::None, ClientFault::None);
+    for restart in [false, true] {
+        for after in 0..honest.messages {
+            let cfg = DealConfig {
+                interrupt: Some(Interruption { after, restart }),
+                ..DealConfig::default()
+            };
+            let o = run_deal(&data(), &cfg, ProviderFault::None, ClientFault::None);
+            let at = format!("interrupted after {after} messages (restart: {restart})");
+            if o.client.status == C::Errored {
+                // Before the transfer there is nothing to resume: the deal ends and the
+                // funds come back.
+                assert!(after <= 6, "{at}: {}", o.client.message);
+                assert_eq!(o.escrow.paid_to_provider, atto(0), "{at}");
+                continue;
+            }
+            assert_eq!(o.client.status, C::Completed, "{at}: {}", o.client.message);
+            assert_eq!(
+                o.provider.status,
+                P::Completed,
+                "{at}: {}",
+                o.provider.message
+            );
+            assert_eq!(o.data.as_deref(), Some(o.original.as_slice()), "{at}");
+            assert_eq!(o.escrow.paid_to_provider, honest.escrow.locked, "{at}");
+            assert_eq!(o.escrow.returned_to_client, atto(0), "{at}");
+            assert_eq!(o.recorded.sent.len(), 4, "{at}");
+            assert_eq!(o.recorded.sent, o.recorded.accepted, "{at}");
+        }
+    }
+}
+
+/// A client cannot resume past what it paid for, nor resume someone else's deal.
+#[test]
+fn resume_is_refused_past_the_first_unpaid_interval_or_unsigned() {
+    use ozkcp::messages::{Message, Resume};
+    let o = run(ProviderFault::None, ClientFault::None);
+    let terms = o.recorded.client_terms.clone().unwrap();
+    let digest = terms.terms.digest().unwrap();
+    let forged = Resume {
+        deal_id: terms.terms.proposal.deal_id,
+        terms: digest,
+        from: 0,
+    }
+    .sign(&ozkcp::core::sig::SecpSigner::random())
+    .unwrap();
+    assert!(!forged.verify(&terms.terms.proposal.client));
+    let m = Message::Resume(forged.clone());
+    let bytes = ozkcp::core::encoding::to_cbor(&m).unwrap();
+    assert_eq!(
+        ozkcp::core::encoding::from_cbor::<Message>(&bytes).unwrap(),
+        m
+    );
 }
 
 fn assert_provider_slashed(o: &Outcome) {

@@ -67,6 +67,7 @@ pub enum ClientEventKind {
     FundsRecovered,
     Cancel,
     CancelComplete,
+    Resumed,
     Error,
 }
 
@@ -190,6 +191,7 @@ pub const CLIENT_TABLE: &[Transition<S, K>] = &[
         &[S::Cancelling],
         Target::To(S::Cancelled),
     ),
+    added(K::Resumed, TRANSFER, Target::To(S::Ongoing)),
     added(K::Error, NOT_DONE, Target::To(S::Errored)),
 ];
 
@@ -270,6 +272,12 @@ pub enum ClientEvent {
     Cancel,
     /// The cancellation is done.
     CancelComplete,
+    /// The connection to the provider is back (after a drop or a restart): intervals are
+    /// received again from `from`, the first one not opened.
+    Resumed {
+        /// First interval not opened.
+        from: u32,
+    },
     /// An unexpected error.
     Error {
         /// What happened.
@@ -307,6 +315,7 @@ impl ClientEvent {
             ClientEvent::FundsRecovered => K::FundsRecovered,
             ClientEvent::Cancel => K::Cancel,
             ClientEvent::CancelComplete => K::CancelComplete,
+            ClientEvent::Resumed { .. } => K::Resumed,
             ClientEvent::Error { .. } => K::Error,
         }
     }
@@ -442,6 +451,14 @@ impl Machine for ClientState {
                 self.message = format!("chunk {index} does not decrypt to its stated bytes")
             }
             ClientEvent::KeyTimeout => self.message = "the provider never revealed the key".into(),
+            // What was received but not opened is received again; vouchers already sent are
+            // sent again unchanged (the store keeps one voucher per interval).
+            ClientEvent::Resumed { from } => {
+                self.received = *from;
+                self.verified = *from;
+                self.paid = *from;
+                self.opened = *from;
+            }
             _ => {}
         }
     }

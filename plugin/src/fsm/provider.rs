@@ -52,6 +52,7 @@ pub enum ProviderEventKind {
     AbortDone,
     PaymentTimeout,
     ClientCancelled,
+    Resumed,
     Error,
 }
 
@@ -62,6 +63,16 @@ const SERVING: &[S] = &[
     S::Unsealing,
     S::Unsealed,
     S::Ongoing,
+    S::Encrypt,
+    S::GenerateProof,
+    S::FundsNeeded,
+    S::RevealKey,
+    S::BlockComplete,
+];
+/// States a deal can be resumed from (the client came back on a new connection): in transfer,
+/// or completed (every voucher accepted) when the last key was lost on the way.
+const RESUMABLE: &[S] = &[
+    S::Completed,
     S::Encrypt,
     S::GenerateProof,
     S::FundsNeeded,
@@ -107,6 +118,7 @@ pub const PROVIDER_TABLE: &[Transition<S, K>] = &[
     seed(K::AbortDone, &[S::Abort], S::Completed),
     added(K::PaymentTimeout, &[S::FundsNeeded], Target::To(S::Abort)),
     added(K::ClientCancelled, SERVING, Target::To(S::Cancelled)),
+    added(K::Resumed, RESUMABLE, Target::To(S::Ongoing)),
     added(K::Error, NOT_DONE, Target::To(S::Errored)),
 ];
 
@@ -158,6 +170,12 @@ pub enum ProviderEvent {
     PaymentTimeout,
     /// The client cancelled.
     ClientCancelled,
+    /// The client came back on a new connection (after a drop or a restart) and asks for
+    /// intervals again from `from`, the first it has not opened (at most the first unpaid).
+    Resumed {
+        /// First interval to send again.
+        from: u32,
+    },
     /// An unexpected error.
     Error {
         /// What happened.
@@ -185,6 +203,7 @@ impl ProviderEvent {
             ProviderEvent::AbortDone => K::AbortDone,
             ProviderEvent::PaymentTimeout => K::PaymentTimeout,
             ProviderEvent::ClientCancelled => K::ClientCancelled,
+            ProviderEvent::Resumed { .. } => K::Resumed,
             ProviderEvent::Error { .. } => K::Error,
         }
     }
@@ -312,6 +331,12 @@ impl Machine for ProviderState {
             ProviderEvent::Prefetched => self.sent += 1,
             ProviderEvent::VoucherAccepted | ProviderEvent::LastVoucherAccepted => self.paid += 1,
             ProviderEvent::PaymentTimeout => self.message = "the client stopped paying".into(),
+            // Intervals from `from` are sent again; vouchers for them that were accepted before
+            // are accepted again only if unchanged (the node checks).
+            ProviderEvent::Resumed { from } => {
+                self.sent = *from;
+                self.paid = *from;
+            }
             _ => {}
         }
     }

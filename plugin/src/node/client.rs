@@ -4,7 +4,7 @@
 use ozkcp_core::deal::ProofMode;
 use std::collections::BTreeMap;
 
-use ozkcp_core::deal::DealProposal;
+use ozkcp_core::deal::{DealProposal, SignedDealTerms};
 use ozkcp_core::encoding::from_cbor;
 use ozkcp_core::evidence::{Evidence, Fault, SignedKeyReveal};
 use ozkcp_core::merkle::MerkleTree;
@@ -15,7 +15,7 @@ use ozkcp_core::TokenAmount;
 use super::{message_deal, message_name, ClientFault, Ctx, Judge, NodeError};
 use crate::client::{ClientDeal, ClientError};
 use crate::fsm::client::{ClientAction, ClientEvent, ClientState, ClientStatus};
-use crate::messages::{Message, Notice, VoucherMsg};
+use crate::messages::{Message, Notice, Resume, VoucherMsg};
 use crate::{EncryptedChunk, IntervalBundle};
 
 /// What a client node starts from.
@@ -187,6 +187,10 @@ impl ClientNode {
                 });
                 match deal {
                     Ok(deal) if deal.terms().terms.proposal == self.proposal => {
+                        // On record before funds are locked for them.
+                        ctx.journal
+                            .client_terms(deal.terms())
+                            .map_err(NodeError::Journal)?;
                         let intervals = deal.layout().intervals.len() as u32;
                         self.deal = Some(deal);
                         ClientEvent::DealAccepted { intervals }
@@ -329,7 +333,7 @@ impl ClientNode {
                     self.send_voucher(interval, ctx)?;
                     None
                 }
-                ClientAction::OpenInterval { interval } => Some(self.open(interval)),
+                ClientAction::OpenInterval { interval } => Some(self.open(interval, ctx)?),
                 ClientAction::SubmitDispute => {
                     let d = self.deal.as_ref().expect("accepted");
                     let terms = d.terms().terms.clone();
@@ -433,22 +437,33 @@ impl ClientNode {
         Ok(())
     }
 
-    fn open(&mut self, j: u32) -> ClientEvent {
+    fn open<J: Judge + ?Sized>(
+        &mut self,
+        j: u32,
+        ctx: &mut Ctx<'_, J>,
+    ) -> Result<ClientEvent, NodeError> {
         let deal = self.deal.as_mut().expect("accepted");
         let Some(reveal) = self.reveal.clone() else {
-            return ClientEvent::WrongKey;
+            return Ok(ClientEvent::WrongKey);
         };
         if reveal.reveal.interval != j {
-            return ClientEvent::WrongKey;
+            return Ok(ClientEvent::WrongKey);
         }
         let last = j + 1 == self.state.intervals;
         let opened = deal.open_interval(j, &reveal.reveal.key).map(|_| ());
         if opened.is_ok() {
-            // The root (block 0) is read for its links; the file is the leaves.
-            self.opened
-                .extend(deal.take_opened().into_iter().filter(|(b, _)| *b > 0));
+            for (b, bytes) in deal.take_opened() {
+                if b == 0 {
+                    // The root is read for its links (kept to resume); the file is the leaves.
+                    ctx.journal
+                        .root_opened(&bytes)
+                        .map_err(NodeError::Journal)?;
+                } else {
+                    self.opened.push((b, bytes));
+                }
+            }
         }
-        match opened {
+        Ok(match opened {
             Ok(()) if last => ClientEvent::AllChunksReceived,
             Ok(()) => ClientEvent::KeyAccepted,
             Err(ClientError::WrongKey(_)) => {
@@ -471,7 +486,72 @@ impl ClientNode {
             Err(e) => ClientEvent::Error {
                 reason: e.to_string(),
             },
+        })
+    }
+
+    /// After a restart: the deal rebuilt from the terms the journal kept
+    /// ([`Journal::client_terms`]) and, once interval 0 was opened, the root block
+    /// ([`Journal::root_opened`]); [`resume`](Self::resume) goes on with it.
+    pub fn restore_deal(
+        &mut self,
+        terms: SignedDealTerms,
+        root: Option<&[u8]>,
+    ) -> Result<(), NodeError> {
+        let zk = self.proposal.mode == ProofMode::Zk;
+        let deal =
+            ClientDeal::resume(terms, self.state.opened, root).and_then(|d| match &self.verifier {
+                Some(v) if zk => d.with_verifier(v.clone()),
+                _ => Ok(d),
+            });
+        match deal {
+            Ok(d) if d.terms().terms.proposal == self.proposal => {
+                self.deal = Some(d);
+                Ok(())
+            }
+            other => Err(NodeError::Unexpected {
+                message: "restore",
+                state: format!("DealStatus{:?}", self.state.status),
+                reason: other
+                    .err()
+                    .map_or("terms differ from the proposal".into(), |e| e.to_string()),
+            }),
         }
+    }
+
+    /// Goes on with a deal in transfer over a new connection (the old one broke, or the
+    /// sidecar restarted): what was received but not opened is dropped, and a signed `Resume`
+    /// asks the provider for it again from the first interval not opened. Vouchers for
+    /// intervals paid before go out again unchanged.
+    pub fn resume<J: Judge + ?Sized>(&mut self, ctx: &mut Ctx<'_, J>) -> Result<(), NodeError> {
+        let from = self.state.opened;
+        let refuse = |state: &ClientState, reason: &str| NodeError::Unexpected {
+            message: "Resume",
+            state: format!("DealStatus{:?}", state.status),
+            reason: reason.into(),
+        };
+        let Some(deal) = self.deal.as_mut() else {
+            return Err(refuse(&self.state, "no deal to resume"));
+        };
+        let terms = deal
+            .terms()
+            .terms
+            .digest()
+            .map_err(|e| refuse(&self.state, &e.to_string()))?;
+        self.step(ClientEvent::Resumed { from }, ctx)?;
+        let deal = self.deal.as_mut().expect("checked above");
+        deal.rewind(from);
+        self.buffered.clear();
+        self.pending.clear();
+        self.reveal = None;
+        let resume = Resume {
+            deal_id: self.state.deal_id,
+            terms,
+            from,
+        }
+        .sign(&self.key)
+        .map_err(|e| refuse(&self.state, &e.to_string()))?;
+        ctx.send(&Message::Resume(resume));
+        Ok(())
     }
 }
 

@@ -13,6 +13,8 @@
 //! current state) is refused with a [`NodeError`] and changes nothing: the host decides whether
 //! that ends the deal (the sidecar does) or is ignored (the in-process driver does).
 
+use ozkcp_core::deal::{DealTerms, SignedDealTerms};
+use ozkcp_core::keys::IntervalKey;
 use ozkcp_core::voucher::SignedVoucher;
 
 use crate::fsm::client::{ClientAction, ClientEvent, ClientState};
@@ -120,6 +122,25 @@ pub trait Journal {
     fn voucher_accepted(&mut self, _interval: u32, _voucher: &SignedVoucher) -> Result<(), String> {
         Ok(())
     }
+
+    /// The client accepted the provider's signed terms (before it locks funds): what a restart
+    /// needs to resume the deal.
+    fn client_terms(&mut self, _terms: &SignedDealTerms) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The client opened the deal's root block (the links it pays for): what a restart needs
+    /// to resume past interval 0.
+    fn root_opened(&mut self, _root: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The provider accepted a deal with these terms and key chain (named by its last key,
+    /// which derives the others), before any of it is sent: what a restart needs to go on
+    /// serving the deal. The key is a secret: keep it like the wallet key.
+    fn provider_deal(&mut self, _terms: &DealTerms, _last_key: &IntervalKey) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A journal that records nothing (the in-process driver's).
@@ -171,6 +192,7 @@ pub(crate) fn message_name(m: &crate::messages::Message) -> &'static str {
         M::Voucher(_) => "Voucher",
         M::Key(_) => "Key",
         M::Abort(_) => "Abort",
+        M::Resume(_) => "Resume",
     }
 }
 
@@ -181,6 +203,7 @@ pub(crate) fn message_deal(m: &crate::messages::Message) -> u64 {
         M::Proposal(p) => p.deal_id,
         M::Accept(t) => t.terms.proposal.deal_id,
         M::Reject(n) | M::StartTransfer(n) | M::Abort(n) => n.deal_id,
+        M::Resume(r) => r.resume.deal_id,
         M::Chunk(c) => c.statement.deal_id,
         M::IntervalEnd(c) => c.commitment.deal_id,
         M::Voucher(v) => v.deal_id,

@@ -42,6 +42,10 @@ pub struct ProviderNode {
     bundles: BTreeMap<u32, IntervalBundle>,
     voucher: Option<SignedVoucher>,
     best: Option<(u32, SignedVoucher, IntervalKey)>,
+    /// Every voucher accepted, by interval (a resumed client sends some again).
+    accepted: BTreeMap<u32, SignedVoucher>,
+    /// The interval whose voucher was redeemed.
+    redeemed: Option<u32>,
     keys_revealed: u32,
     fault: ProviderFault,
     blocks_per_interval: u32,
@@ -59,6 +63,8 @@ impl ProviderNode {
             bundles: BTreeMap::new(),
             voucher: None,
             best: None,
+            accepted: BTreeMap::new(),
+            redeemed: None,
             keys_revealed: 0,
             fault: setup.fault,
             blocks_per_interval: setup.blocks_per_interval,
@@ -74,6 +80,38 @@ impl ProviderNode {
     /// Replaces the machine with a restored copy of itself (after a restart).
     pub fn restore(&mut self, state: ProviderState) {
         self.state = state;
+    }
+
+    /// After a restart: the deal rebuilt from the terms and last key the journal kept
+    /// ([`Journal::provider_deal`]) and the vouchers accepted before (by interval).
+    pub fn restore_deal(
+        &mut self,
+        terms: DealTerms,
+        last_key: IntervalKey,
+        accepted: Vec<(u32, SignedVoucher)>,
+    ) -> Result<(), NodeError> {
+        let n = terms.manifest.interval_ends.len();
+        let keys = ozkcp_core::keys::KeyChain::from_last(last_key, n);
+        let mut deal = ProviderDeal::with_keys(terms, self.key.clone(), keys)
+            .map(|d| match &self.prover {
+                Some(p) => d.with_prover(p.clone()),
+                None => d,
+            })
+            .map_err(|e| NodeError::Unexpected {
+                message: "restore",
+                state: format!("DealStatus{:?}", self.state.status),
+                reason: e.to_string(),
+            })?;
+        self.accepted = accepted.into_iter().collect();
+        if let Some((&j, v)) = self.accepted.iter().next_back() {
+            deal.set_last_nonce(Some(v.nonce));
+            let key = deal
+                .paid_key(j)
+                .map_err(|e| NodeError::Journal(e.to_string()))?;
+            self.best = Some((j, v.clone(), key));
+        }
+        self.deal = Some(deal);
+        Ok(())
     }
 
     /// The deal, once accepted.
@@ -124,7 +162,38 @@ impl ProviderNode {
                 if self.state.status != ProviderStatus::New {
                     return Err(refuse(&self.state, "the deal was proposed already"));
                 }
-                self.accept(proposal)
+                let e = self.accept(proposal);
+                if let (ProviderEvent::DealAccepted { .. }, Some(d)) = (&e, &self.deal) {
+                    // Terms and keys are on record before the terms go out.
+                    ctx.journal
+                        .provider_deal(d.terms(), d.last_key())
+                        .map_err(NodeError::Journal)?;
+                }
+                e
+            }
+            Message::Resume(r) => {
+                let Some(d) = &self.deal else {
+                    return Err(refuse(&self.state, "no deal to resume"));
+                };
+                let digest = d
+                    .terms()
+                    .digest()
+                    .map_err(|e| NodeError::Decode(e.to_string()))?;
+                if r.resume.terms != digest || !r.verify(&d.terms().proposal.client) {
+                    return Err(refuse(&self.state, "not signed by the deal's client"));
+                }
+                // Only what was paid for may be asked again; later intervals come in order.
+                if r.resume.from > self.state.paid || r.resume.from >= self.state.intervals {
+                    return Err(refuse(
+                        &self.state,
+                        "resumes past the first unpaid interval",
+                    ));
+                }
+                self.bundles.clear();
+                self.voucher = None;
+                ProviderEvent::Resumed {
+                    from: r.resume.from,
+                }
             }
             Message::StartTransfer(_) => match (&self.deal, self.state.status) {
                 // The client's funds are locked: lock our collateral before any data leaves.
@@ -276,7 +345,11 @@ impl ProviderNode {
                 }
                 ProviderAction::RedeemVoucher => {
                     if let (Some((j, v, k)), Some(d)) = (&self.best, &self.deal) {
-                        let _ = ctx.judge.redeem(d.terms(), *j, v, k);
+                        // A deal completed again after a resume has nothing new to redeem.
+                        if self.redeemed != Some(*j) {
+                            let _ = ctx.judge.redeem(d.terms(), *j, v, k);
+                            self.redeemed = Some(*j);
+                        }
                     }
                     None
                 }
@@ -350,6 +423,25 @@ impl ProviderNode {
         let Some(v) = self.voucher.take() else {
             return Ok(None);
         };
+        let last = j + 1 == self.state.intervals;
+        if let Some(prev) = self.accepted.get(&j) {
+            // Paid before a resume: the same voucher gets the same key again; any other is
+            // refused (a voucher per interval, once).
+            if *prev != v {
+                return Ok(Some(ProviderEvent::WrongVoucher {
+                    reason: format!("interval {j} was paid with another voucher"),
+                }));
+            }
+            let key = d
+                .paid_key(j)
+                .map_err(|e| NodeError::Journal(e.to_string()))?;
+            ctx.send(&Message::Key(d.sign_reveal(j, key).expect("signs")));
+            return Ok(Some(if last {
+                ProviderEvent::LastVoucherAccepted
+            } else {
+                ProviderEvent::VoucherAccepted
+            }));
+        }
         Ok(Some(match d.reveal_key(j, &v, ctx.judge.funds()) {
             Ok(key) => {
                 if self.fault == ProviderFault::NeverReveal(j) {
@@ -367,8 +459,9 @@ impl ProviderNode {
                 };
                 let reveal = d.sign_reveal(j, sent).expect("signs");
                 ctx.send(&Message::Key(reveal));
+                self.accepted.insert(j, v.clone());
                 self.best = Some((j, v, key));
-                if j + 1 == self.state.intervals {
+                if last {
                     ProviderEvent::LastVoucherAccepted
                 } else {
                     ProviderEvent::VoucherAccepted
