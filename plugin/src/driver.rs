@@ -274,7 +274,8 @@ pub fn run_deal_with<J: Judge>(
                 c = ClientNode::new(client_setup.clone());
                 c.restore(cs);
                 if let Some(t) = journal.client_terms.clone() {
-                    let _ = c.restore_deal(t, journal.root.as_deref());
+                    let from = c.state().opened;
+                    let _ = c.restore_deal(t, journal.root.as_deref(), from);
                 }
                 p = ProviderNode::new(deal_id, mode, provider_setup.clone());
                 p.restore(ps);
@@ -287,7 +288,8 @@ pub fn run_deal_with<J: Judge>(
                     let _ = p.restore_deal(t, k, accepted);
                 }
             }
-            let _ = c.resume(&mut ctx!());
+            let from = c.state().opened;
+            let _ = c.resume(from, &mut ctx!());
             to_provider.extend(out.drain(..));
         }
         if let Some(bytes) = to_provider.pop_front() {

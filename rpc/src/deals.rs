@@ -16,7 +16,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use ozkcp::core::deal::{DealProposal, DealTerms, ProofMode};
+use fvm_ipld_encoding::RawBytes;
+use ozkcp::core::deal::{DealProposal, DealTerms, ProofMode, SignedDealTerms};
 use ozkcp::core::evidence::{Evidence, Fault};
 use ozkcp::core::keys::IntervalKey;
 use ozkcp::core::sig::SecpSigner;
@@ -24,17 +25,18 @@ use ozkcp::core::voucher::SignedVoucher;
 use ozkcp::core::{Address, ChainEpoch, Cid, TokenAmount};
 use ozkcp::fsm::client::{ClientAction, ClientEvent, ClientState, ClientStatus};
 use ozkcp::fsm::provider::{ProviderAction, ProviderEvent, ProviderState, ProviderStatus};
-use ozkcp::messages::{Message, Notice};
+use ozkcp::messages::{Message, Notice, SignedResume};
 use ozkcp::node::{
     ClientNode, ClientSetup, Ctx, InProcessEscrow, Journal, Judge, NodeError, Outbox,
     ProviderFault, ProviderNode, ProviderSetup,
 };
+use ozkcp::payload::PayloadSource;
 use ozkcp::zk::ZkKeys;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::peer::{PeerConn, PeerError, PeerLimits};
-use crate::store::{DealRecord, DealStore, Side, StoreError};
+use crate::store::{DealMachine, DealRecord, DealStore, Side, StoreError};
 
 /// Smallest and largest chunk sizes a deal may use. `fraud` mode stops at 32 KiB so that
 /// bad-chunk evidence (a chunk's ciphertext and statement) fits a 64 KiB chain message.
@@ -310,7 +312,12 @@ pub struct RetrieveRequest {
 
 enum Control {
     Cancel,
+    /// Stop driving the deal without stepping it: a new connection takes it over.
+    Detach,
 }
+
+/// How many times a client deal comes back after its connection broke.
+const MAX_RESUMES: u32 = 8;
 
 /// The deal flows of one sidecar (cheap to share).
 pub struct Deals {
@@ -371,6 +378,27 @@ impl Journal for StoreJournal {
     fn voucher_accepted(&mut self, j: u32, v: &SignedVoucher) -> Result<(), String> {
         self.store
             .put_voucher(self.id, j, v)
+            .map_err(|e| e.to_string())
+    }
+
+    fn client_terms(&mut self, terms: &SignedDealTerms) -> Result<(), String> {
+        self.store
+            .update_session(self.id, |s| s.client_terms = Some(terms.clone()))
+            .map_err(|e| e.to_string())
+    }
+
+    fn root_opened(&mut self, root: &[u8]) -> Result<(), String> {
+        self.store
+            .update_session(self.id, |s| s.root = Some(RawBytes::new(root.to_vec())))
+            .map_err(|e| e.to_string())
+    }
+
+    fn provider_deal(&mut self, terms: &DealTerms, last_key: &IntervalKey) -> Result<(), String> {
+        self.store
+            .update_session(self.id, |s| {
+                s.provider_terms = Some(terms.clone());
+                s.last_key = Some(last_key.clone());
+            })
             .map_err(|e| e.to_string())
     }
 }
@@ -499,21 +527,47 @@ impl Deals {
         Ok(local)
     }
 
-    /// After a restart: every deal the last process left unfinished. A deal's connection died
-    /// with that process and its peer ended its side, so it cannot pick up mid-transfer: it
-    /// ends as `Errored` with the reason (its vouchers stay on record; nothing is sent or
-    /// revealed again), and on a chain it is settled once its window closes (the client's
-    /// unspent funds back, the provider's redeemed pay claimed). A finished deal whose last actions were not confirmed is confirmed
-    /// (its effects were local: a delivered file is in place or the retrieval is to be rerun).
-    /// Returns the ids of the deals ended.
-    pub fn recover(&self) -> Result<Vec<u64>, StoreError> {
+    /// After a restart: every deal the last process left unfinished.
+    ///
+    /// - A client deal in transfer whose terms are on record is **resumed**: the intervals whose
+    ///   bytes are intact in `<out>.part` are kept (each block checked against its CID), the
+    ///   file is cut after them, and the deal reconnects to its provider and asks for the rest
+    ///   with a signed `Resume` (vouchers on record go out again unchanged).
+    /// - A provider deal in transfer whose terms and keys are on record waits (parked) for its
+    ///   client to resume it, for the peer idle limit.
+    /// - Any other unfinished deal cannot pick up: it ends `Errored` with the reason (its
+    ///   vouchers stay on record; nothing is sent or revealed again), and on a chain it is
+    ///   settled once its window closes (the client's unspent funds back, the provider's
+    ///   redeemed pay claimed).
+    /// - A finished deal whose last actions were not confirmed is confirmed (its effects were
+    ///   local).
+    pub fn recover(self: &Arc<Self>) -> Result<Recovered, StoreError> {
         let reason = "interrupted: the sidecar stopped mid-deal (vouchers on record are kept)";
-        let mut ended = Vec::new();
+        let mut done = Recovered::default();
         for d in self.store.unfinished()? {
             if d.is_terminal() {
                 tracing::warn!(deal = d.id, "confirming the actions of a finished deal");
                 self.store.actions_done(d.id, d.step)?;
                 continue;
+            }
+            match &d.machine {
+                DealMachine::Client(s) if s.can_resume() => match self.resume_client(&d, s) {
+                    Ok(()) => {
+                        done.resumed.push(d.id);
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(deal = d.id, "cannot resume: {e}"),
+                },
+                DealMachine::Provider(s) if s.can_resume() => {
+                    let recorded = self.store.session(d.id)?;
+                    if recorded.is_some_and(|r| r.provider_terms.is_some() && r.last_key.is_some())
+                    {
+                        self.clone().park(d.id, s.clone());
+                        done.waiting.push(d.id);
+                        continue;
+                    }
+                }
+                _ => {}
             }
             match d.side() {
                 Side::Client => {
@@ -544,9 +598,68 @@ impl Deals {
             if let Some(client) = client {
                 self.cfg.judges.settle_later(client, d.deal_id());
             }
-            ended.push(d.id);
+            done.ended.push(d.id);
         }
-        Ok(ended)
+        Ok(done)
+    }
+
+    /// Rebuilds client deal `d` (in transfer) from the store and its `.part` file, and runs it
+    /// on: it reconnects and resumes.
+    fn resume_client(self: &Arc<Self>, d: &DealRecord, state: &ClientState) -> Result<(), String> {
+        let session = self
+            .store
+            .session(d.id)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let (Some(terms), Some(out)) = (session.client_terms, session.out) else {
+            return Err("nothing was recorded to resume it".into());
+        };
+        let url = d
+            .peer
+            .split_once('@')
+            .map(|(_, u)| u.to_string())
+            .ok_or("no provider address on record")?;
+        let out = PathBuf::from(out);
+        let root = session.root.map(|r| r.to_vec());
+        let (from, keep) = intact_prefix(
+            &terms,
+            &OutputFile::part_of(&out),
+            state.opened,
+            root.is_some(),
+        )?;
+        let mut node = ClientNode::new(ClientSetup {
+            key: self.cfg.key.clone(),
+            proposal: terms.terms.proposal.clone(),
+            verifier: self.cfg.zk.as_ref().map(|k| k.keys.verifier.clone()),
+            fault: ozkcp::node::ClientFault::None,
+        });
+        node.restore(state.clone());
+        node.restore_deal(terms.clone(), root.as_deref(), from)
+            .map_err(|e| e.to_string())?;
+        let judge = self.cfg.judges.judge(Side::Client, &terms.terms.proposal)?;
+        let control = self.claim(d.id).ok_or("the deal is already running")?;
+        tracing::info!(
+            deal = d.id,
+            "resuming from interval {from} ({keep} bytes kept)"
+        );
+        let run = Running {
+            node,
+            judge,
+            journal: StoreJournal {
+                store: self.store.clone(),
+                id: d.id,
+                step: None,
+            },
+            conn: None,
+        };
+        let file = OutputFile::resume(out, keep);
+        let me = self.clone();
+        let id = d.id;
+        tokio::spawn(async move {
+            me.run_client(run, url, file, control, Some(from)).await;
+            me.unlive(id);
+        });
+        Ok(())
     }
 
     /// Cancels a live deal through its node (the client tells the provider and recovers its
@@ -652,23 +765,38 @@ impl Deals {
             },
             conn: None,
         };
+        let out = req.out.to_string_lossy().into_owned();
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.update_session(id, |s| s.out = Some(out)))
+            .await
+            .map_err(|e| DealsError::Invalid(e.to_string()))??;
         let me = self.clone();
+        let file = OutputFile::new(req.out);
         tokio::spawn(async move {
-            me.run_client(run, url, req.out, rx).await;
+            me.run_client(run, url, file, rx, None).await;
             me.live.lock().expect("not poisoned").remove(&id);
         });
         Ok(created.deal)
     }
 
+    /// Drives a client deal: a new one (`resume: None`, it proposes) or one resumed after a
+    /// restart from interval `from` (`Some(from)`, it sends a signed `Resume`). A connection
+    /// that breaks in the middle of the transfer is opened again and the deal resumed (at most
+    /// [`MAX_RESUMES`] times, each try for up to the peer idle limit).
     async fn run_client(
         &self,
         mut run: Running<ClientNode>,
         url: String,
-        out: PathBuf,
+        mut file: OutputFile,
         mut control: mpsc::UnboundedReceiver<Control>,
+        resume: Option<u32>,
     ) {
         let id = run.journal.id;
-        match PeerConn::connect(&url, self.cfg.limits).await {
+        let first = match resume {
+            None => PeerConn::connect(&url, self.cfg.limits).await,
+            Some(_) => self.reconnect(&url).await,
+        };
+        match first {
             Ok(conn) => run.conn = Some(conn),
             Err(e) => {
                 let reason = format!("cannot reach the provider: {e}");
@@ -679,12 +807,15 @@ impl Deals {
                 return;
             }
         }
-        let mut file = OutputFile::new(out.clone());
-        let r = run.call(|n, ctx| n.start(ctx)).await;
+        let r = match resume {
+            None => run.call(|n, ctx| n.start(ctx)).await,
+            Some(from) => run.call(|n, ctx| n.resume(from, ctx)).await,
+        };
         if let Err(e) = r {
             tracing::warn!(deal = id, "starting: {e}");
         }
         run.journal.done();
+        let mut resumes = 0;
         while !run.node.state().is_terminal() {
             if run.node.awaiting_deadline() {
                 // The judge settles once the deadlines pass (in memory: at once).
@@ -692,29 +823,43 @@ impl Deals {
                 run.journal.done();
                 continue;
             }
-            let Some(conn) = run.conn.as_mut() else {
-                let _ = run
-                    .call(|n, ctx| {
-                        n.event(
-                            ClientEvent::Error {
-                                reason: "the provider connection broke".into(),
-                            },
-                            ctx,
-                        )
-                    })
-                    .await;
-                break;
-            };
-            let frame = tokio::select! {
-                f = conn.next(None) => f,
-                Some(Control::Cancel) = control.recv() => {
-                    let _ = run.call(|n, ctx| n.event(ClientEvent::Cancel, ctx)).await;
-                    run.journal.done();
-                    continue;
-                }
+            let frame = match run.conn.as_mut() {
+                Some(conn) => tokio::select! {
+                    f = conn.next(None) => f,
+                    Some(c) = control.recv() => {
+                        if matches!(c, Control::Cancel) {
+                            let _ = run.call(|n, ctx| n.event(ClientEvent::Cancel, ctx)).await;
+                            run.journal.done();
+                        }
+                        continue;
+                    }
+                },
+                None => Err(PeerError::Closed),
             };
             let r = match frame {
                 Ok(frame) => run.call(|n, ctx| n.receive(&frame, ctx)).await,
+                // The connection broke mid-transfer: come back on a new one.
+                Err(e)
+                    if !matches!(e, PeerError::Idle(_))
+                        && run.node.state().can_resume()
+                        && resumes < MAX_RESUMES =>
+                {
+                    resumes += 1;
+                    tracing::info!(deal = id, "provider connection lost ({e}); resuming");
+                    run.conn = None;
+                    match self.reconnect(&url).await {
+                        Ok(conn) => {
+                            run.conn = Some(conn);
+                            let from = run.node.state().opened;
+                            run.call(|n, ctx| n.resume(from, ctx)).await
+                        }
+                        Err(e) => {
+                            let reason = format!("the provider connection broke: {e}");
+                            run.call(|n, ctx| n.event(ClientEvent::Error { reason }, ctx))
+                                .await
+                        }
+                    }
+                }
                 Err(e) => {
                     let waiting_key = run.node.state().status == ClientStatus::SendFunds
                         && matches!(e, PeerError::Idle(_));
@@ -742,7 +887,7 @@ impl Deals {
             }
             if run.node.delivered() && !file.is_finished() {
                 if let Err(e) = file.finish().await {
-                    tracing::error!(deal = id, "writing {}: {e}", out.display());
+                    tracing::error!(deal = id, "writing {}: {e}", file.out.display());
                     continue; // actions stay pending: rerun after a restart
                 }
             }
@@ -754,7 +899,24 @@ impl Deals {
         }
     }
 
-    /// Serves one client connection: its first frame must be a proposal.
+    /// Opens a connection to `url` again, trying for up to the peer idle limit.
+    async fn reconnect(&self, url: &str) -> Result<PeerConn, PeerError> {
+        let deadline = tokio::time::Instant::now() + self.cfg.limits.idle;
+        let mut wait = std::time::Duration::from_millis(100);
+        loop {
+            match PeerConn::connect(url, self.cfg.limits).await {
+                Ok(c) => return Ok(c),
+                Err(e) if tokio::time::Instant::now() + wait > deadline => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Serves one client connection: its first frame is a proposal, or a signed `Resume` of a
+    /// deal we serve.
     async fn serve(self: Arc<Self>, mut conn: PeerConn, from: SocketAddr) {
         let first = match conn.next(None).await {
             Ok(f) => f,
@@ -762,6 +924,7 @@ impl Deals {
         };
         let proposal = match ozkcp::core::encoding::from_cbor::<Message>(&first) {
             Ok(Message::Proposal(p)) => p,
+            Ok(Message::Resume(r)) => return self.resume_provider(conn, r, from).await,
             Ok(_) | Err(_) => {
                 tracing::info!("peer {from}: the first frame is no proposal; closing");
                 return conn.close().await;
@@ -790,24 +953,15 @@ impl Deals {
             Ok(j) => j,
             Err(e) => return tracing::error!(deal = id, "judge: {e}"),
         };
-        let node = ProviderNode::new(
-            deal_id,
-            mode,
-            ProviderSetup {
-                key: self.cfg.key.clone(),
-                payload: match payload {
-                    Some(p) => Arc::new(p),
-                    None => Arc::new(ozkcp::payload::Payload {
-                        root,
-                        blocks: Vec::new(),
-                    }),
-                },
-                blocks_per_interval: self.cfg.policy.blocks_per_interval,
-                prover: self.cfg.zk.as_ref().map(|k| k.keys.prover.clone()),
-                fault: self.cfg.fault,
-            },
-        );
-        let (tx, mut control) = mpsc::unbounded_channel();
+        let payload: Arc<dyn PayloadSource> = match payload {
+            Some(p) => Arc::new(p),
+            None => Arc::new(ozkcp::payload::Payload {
+                root,
+                blocks: Vec::new(),
+            }),
+        };
+        let node = ProviderNode::new(deal_id, mode, self.provider_setup(payload));
+        let (tx, control) = mpsc::unbounded_channel();
         self.live.lock().expect("not poisoned").insert(id, tx);
         let mut run = Running {
             node,
@@ -830,36 +984,64 @@ impl Deals {
                     .await
             }
         };
-        let accepted = proposal;
         if let Err(e) = r {
             tracing::warn!(deal = id, "accepting: {e}");
         }
         run.journal.done();
+        self.run_provider(run, proposal.client, control).await;
+    }
+
+    fn provider_setup(&self, payload: Arc<dyn PayloadSource>) -> ProviderSetup {
+        ProviderSetup {
+            key: self.cfg.key.clone(),
+            payload,
+            blocks_per_interval: self.cfg.policy.blocks_per_interval,
+            prover: self.cfg.zk.as_ref().map(|k| k.keys.prover.clone()),
+            fault: self.cfg.fault,
+        }
+    }
+
+    /// Drives a provider deal until it ends, or until its connection breaks in the middle of
+    /// the transfer: then the deal waits (parked) for its client to resume it on a new
+    /// connection, and errors if it does not come back within the peer idle limit.
+    async fn run_provider(
+        self: Arc<Self>,
+        mut run: Running<ProviderNode>,
+        client: Address,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let id = run.journal.id;
+        let deal_id = run.node.state().deal_id;
         while !run.node.state().is_terminal() {
-            let Some(conn) = run.conn.as_mut() else {
-                let _ = run
-                    .call(|n, ctx| {
-                        n.event(
-                            ProviderEvent::Error {
-                                reason: "the client connection broke".into(),
-                            },
-                            ctx,
-                        )
-                    })
-                    .await;
-                break;
-            };
-            let frame = tokio::select! {
-                f = conn.next(None) => f,
-                Some(Control::Cancel) = control.recv() => {
-                    let reason = "cancelled by the operator".to_string();
-                    let _ = run.call(|n, ctx| n.event(ProviderEvent::Error { reason }, ctx)).await;
-                    run.journal.done();
-                    continue;
-                }
+            let frame = match run.conn.as_mut() {
+                Some(conn) => tokio::select! {
+                    f = conn.next(None) => f,
+                    Some(c) = control.recv() => {
+                        match c {
+                            Control::Cancel => {
+                                let reason = "cancelled by the operator".to_string();
+                                let _ = run.call(|n, ctx| n.event(ProviderEvent::Error { reason }, ctx)).await;
+                                run.journal.done();
+                                continue;
+                            }
+                            // Another connection takes the deal over.
+                            Control::Detach => return self.unlive(id),
+                        }
+                    }
+                },
+                None => Err(PeerError::Closed),
             };
             let r = match frame {
                 Ok(frame) => run.call(|n, ctx| n.receive(&frame, ctx)).await,
+                Err(e) if !matches!(e, PeerError::Idle(_)) && run.node.state().can_resume() => {
+                    tracing::info!(
+                        deal = id,
+                        "client connection lost ({e}); waiting for it to resume"
+                    );
+                    run.journal.done();
+                    self.unlive(id);
+                    return self.park(id, run.node.state().clone());
+                }
                 Err(e) => {
                     let unpaid = run.node.state().status == ProviderStatus::FundsNeeded
                         && matches!(e, PeerError::Idle(_));
@@ -884,7 +1066,7 @@ impl Deals {
             run.journal.done();
         }
         run.journal.done();
-        self.live.lock().expect("not poisoned").remove(&id);
+        self.unlive(id);
         let st = run.node.state();
         if st.status == ProviderStatus::Errored {
             // Tell the client why (e.g. our collateral could not be locked).
@@ -894,10 +1076,187 @@ impl Deals {
             conn.close().await;
         }
         if run.node.state().paid > 0 {
-            self.cfg
-                .judges
-                .settle_later(accepted.client, accepted.deal_id);
+            self.cfg.judges.settle_later(client, deal_id);
         }
+    }
+
+    fn unlive(&self, id: u64) {
+        self.live.lock().expect("not poisoned").remove(&id);
+    }
+
+    /// Takes deal `id` for one task (`None` if another task drives it).
+    fn claim(&self, id: u64) -> Option<mpsc::UnboundedReceiver<Control>> {
+        let mut live = self.live.lock().expect("not poisoned");
+        if live.contains_key(&id) {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        live.insert(id, tx);
+        Some(rx)
+    }
+
+    /// A provider deal whose client went away mid-transfer: it waits for a `Resume` for the
+    /// peer idle limit, then ends `Errored` (redeeming what it accepted, settled later).
+    fn park(self: Arc<Self>, id: u64, at: ProviderState) {
+        tokio::spawn(async move {
+            tokio::time::sleep(self.cfg.limits.idle).await;
+            let Some(control) = self.claim(id) else {
+                return; // resumed
+            };
+            drop(control);
+            let rec = match self.store.deal(id) {
+                Ok(Some(r)) => r,
+                _ => return self.unlive(id),
+            };
+            let still = matches!(&rec.machine, DealMachine::Provider(s) if *s == at);
+            if still && !at.is_terminal() {
+                match self.rebuild_provider(&rec) {
+                    Ok((mut run, client)) => {
+                        let reason = "the client did not come back to resume".to_string();
+                        let _ = run
+                            .call(|n, ctx| n.event(ProviderEvent::Error { reason }, ctx))
+                            .await;
+                        run.journal.done();
+                        if run.node.state().paid > 0 {
+                            self.cfg.judges.settle_later(client, rec.deal_id());
+                        }
+                    }
+                    Err(e) => tracing::warn!(deal = id, "ending a parked deal: {e}"),
+                }
+            }
+            self.unlive(id);
+        });
+    }
+
+    /// The node of provider deal `rec` as the store has it (state, terms, keys, vouchers),
+    /// with its judge, and the deal's client.
+    fn rebuild_provider(
+        &self,
+        rec: &DealRecord,
+    ) -> Result<(Running<ProviderNode>, Address), String> {
+        let DealMachine::Provider(state) = &rec.machine else {
+            return Err("not a provider deal".into());
+        };
+        let session = self
+            .store
+            .session(rec.id)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let (Some(terms), Some(key)) = (session.provider_terms, session.last_key) else {
+            return Err("nothing was recorded to resume it".into());
+        };
+        let root = terms.proposal.payload_root;
+        let payload = self
+            .store
+            .served_payload(&root)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("payload {root} is no longer imported"))?;
+        let vouchers = self.store.vouchers(rec.id).map_err(|e| e.to_string())?;
+        let judge = self.cfg.judges.judge(Side::Provider, &terms.proposal)?;
+        let client = terms.proposal.client;
+        let mut node = ProviderNode::new(
+            state.deal_id,
+            state.mode,
+            self.provider_setup(Arc::new(payload)),
+        );
+        node.restore(state.clone());
+        node.restore_deal(terms, key, vouchers)
+            .map_err(|e| e.to_string())?;
+        Ok((
+            Running {
+                node,
+                judge,
+                journal: StoreJournal {
+                    store: self.store.clone(),
+                    id: rec.id,
+                    step: None,
+                },
+                conn: None,
+            },
+            client,
+        ))
+    }
+
+    /// A client came back with a signed `Resume`: find its deal, take it over from whichever
+    /// task held it, rebuild its node from the store and go on over `conn`.
+    async fn resume_provider(
+        self: Arc<Self>,
+        mut conn: PeerConn,
+        r: SignedResume,
+        from: SocketAddr,
+    ) {
+        let me = self.clone();
+        let wanted = r.resume.clone();
+        let found = tokio::task::spawn_blocking(move || -> Result<Option<DealRecord>, String> {
+            for rec in me.store.deals().map_err(|e| e.to_string())? {
+                if rec.side() != Side::Provider || rec.deal_id() != wanted.deal_id {
+                    continue;
+                }
+                let session = me.store.session(rec.id).map_err(|e| e.to_string())?;
+                let terms = session.and_then(|s| s.provider_terms);
+                if terms.is_some_and(|t| t.digest().is_ok_and(|d| d == wanted.terms)) {
+                    return Ok(Some(rec));
+                }
+            }
+            Ok(None)
+        })
+        .await;
+        let rec = match found {
+            Ok(Ok(Some(rec))) => rec,
+            other => {
+                let reason = match other {
+                    Ok(Err(e)) => e,
+                    _ => "no such deal to resume".into(),
+                };
+                tracing::info!("peer {from}: resume refused: {reason}");
+                return abort(&mut Some(conn), r.resume.deal_id, &reason).await;
+            }
+        };
+        let id = rec.id;
+        // The old connection may not have noticed yet: its task lets go of the deal.
+        let detach = self.live.lock().expect("not poisoned").get(&id).cloned();
+        if let Some(tx) = detach {
+            let _ = tx.send(Control::Detach);
+            for _ in 0..100 {
+                if !self.live.lock().expect("not poisoned").contains_key(&id) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        let Some(control) = self.claim(id) else {
+            return abort(&mut Some(conn), r.resume.deal_id, "the deal is busy").await;
+        };
+        // Read again: the task that let go may have stepped it.
+        let rec = match self.store.deal(id) {
+            Ok(Some(rec)) => rec,
+            _ => {
+                self.unlive(id);
+                return conn.close().await;
+            }
+        };
+        let (mut run, client) = match self.rebuild_provider(&rec) {
+            Ok(x) => x,
+            Err(reason) => {
+                self.unlive(id);
+                tracing::info!(deal = id, "resume refused: {reason}");
+                return abort(&mut Some(conn), r.resume.deal_id, &reason).await;
+            }
+        };
+        tracing::info!(
+            deal = id,
+            "client {client} resumes from interval {}",
+            r.resume.from
+        );
+        let _ = conn.send_all(Vec::new());
+        run.conn = Some(conn);
+        if let Err(e) = run.call(|n, ctx| n.handle(Message::Resume(r), ctx)).await {
+            tracing::info!(deal = id, "resume refused: {e}");
+            self.unlive(id);
+            return abort(&mut run.conn, rec.deal_id(), &e.to_string()).await;
+        }
+        run.journal.done();
+        self.run_provider(run, client, control).await;
     }
 }
 
@@ -922,6 +1281,58 @@ async fn abort(conn: &mut Option<PeerConn>, deal_id: u64, reason: &str) {
     }
 }
 
+/// What [`Deals::recover`] did with the deals the last process left unfinished.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Client deals going on (reconnecting to resume).
+    pub resumed: Vec<u64>,
+    /// Provider deals waiting for their clients to resume them.
+    pub waiting: Vec<u64>,
+    /// Deals that could not go on: ended `Errored`.
+    pub ended: Vec<u64>,
+}
+
+/// How much of a deal's output survived a restart: the first interval (at most `opened`) whose
+/// blocks are not all intact in `part`, and the bytes before it. Each block is checked against
+/// its CID; interval 0's root block counts only when it is on record (`root`).
+fn intact_prefix(
+    terms: &SignedDealTerms,
+    part: &std::path::Path,
+    opened: u32,
+    root: bool,
+) -> Result<(u32, u64), String> {
+    use std::io::Read;
+    let layout = terms.terms.layout().map_err(|e| e.to_string())?;
+    let blocks = &terms.terms.manifest.blocks;
+    let mut file = std::fs::File::open(part).ok();
+    let (mut from, mut keep) = (0u32, 0u64);
+    'intervals: for (i, place) in layout.intervals.iter().enumerate().take(opened as usize) {
+        let mut bytes = 0u64;
+        for b in place.first_block..place.end_block {
+            let r = &blocks[b as usize];
+            if b == 0 {
+                if !root {
+                    break 'intervals;
+                }
+                continue;
+            }
+            let Some(f) = file.as_mut() else {
+                break 'intervals;
+            };
+            let mut buf = vec![0u8; r.len as usize];
+            if f.read_exact(&mut buf).is_err()
+                || ozkcp::core::block::cid_of(r.cid.codec(), &buf) != r.cid
+            {
+                break 'intervals;
+            }
+            bytes += r.len;
+        }
+        from = i as u32 + 1;
+        keep += bytes;
+    }
+    Ok((from, keep))
+}
+
 /// A client deal's output, written as its blocks open: into `<out>.part` (created with the
 /// first block), then synced and renamed onto `out` once every block is in, so `out` is never
 /// half-written. Writing happens on a blocking thread while the deal goes on; a deal that ends
@@ -931,6 +1342,8 @@ struct OutputFile {
     writer: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     out: PathBuf,
     finished: bool,
+    /// Resumed: the `.part` file's first bytes to keep (the rest is cut).
+    keep: Option<u64>,
 }
 
 /// What the writer thread is given.
@@ -947,20 +1360,35 @@ impl OutputFile {
             writer: None,
             out,
             finished: false,
+            keep: None,
         }
     }
 
-    fn part(&self) -> PathBuf {
-        let mut tmp = self.out.clone().into_os_string();
+    /// Goes on writing after a restart: the first `keep` bytes of `.part` stay.
+    fn resume(out: PathBuf, keep: u64) -> Self {
+        OutputFile {
+            keep: Some(keep),
+            ..Self::new(out)
+        }
+    }
+
+    fn part_of(out: &std::path::Path) -> PathBuf {
+        let mut tmp = out.to_path_buf().into_os_string();
         tmp.push(".part");
         PathBuf::from(tmp)
+    }
+
+    fn part(&self) -> PathBuf {
+        Self::part_of(&self.out)
     }
 
     fn send(&mut self, piece: Piece) {
         if self.queue.is_none() {
             let (tx, rx) = std::sync::mpsc::channel();
-            let part = self.part();
-            self.writer = Some(tokio::task::spawn_blocking(move || write_pieces(&part, rx)));
+            let (part, keep) = (self.part(), self.keep);
+            self.writer = Some(tokio::task::spawn_blocking(move || {
+                write_pieces(&part, keep, rx)
+            }));
             self.queue = Some(tx);
         }
         if let Some(q) = &self.queue {
@@ -997,10 +1425,24 @@ impl OutputFile {
 /// before that, `part` is removed.
 fn write_pieces(
     part: &std::path::Path,
+    keep: Option<u64>,
     pieces: std::sync::mpsc::Receiver<Piece>,
 ) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(part)?);
+    use std::io::{Seek, Write};
+    let file = match keep {
+        None => std::fs::File::create(part)?,
+        Some(keep) => {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(part)?;
+            f.set_len(keep)?;
+            f.seek(std::io::SeekFrom::Start(keep))?;
+            f
+        }
+    };
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, file);
     let r = (|| {
         for p in pieces {
             match p {

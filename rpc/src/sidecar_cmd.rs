@@ -287,10 +287,23 @@ pub fn serve_cmd(repo_path: &Path, args: ServeArgs) -> Result<()> {
     rt.block_on(async move {
         let deals = Deals::new(store.clone(), node);
         let recovered = deals.recover()?;
-        if !recovered.is_empty() {
+        if !recovered.resumed.is_empty() {
             eprintln!(
-                "{} deals were interrupted by the last stop: {recovered:?}",
-                recovered.len()
+                "resuming retrievals interrupted by the last stop: {:?}",
+                recovered.resumed
+            );
+        }
+        if !recovered.waiting.is_empty() {
+            eprintln!(
+                "deals interrupted by the last stop wait for their clients to resume: {:?}",
+                recovered.waiting
+            );
+        }
+        if !recovered.ended.is_empty() {
+            eprintln!(
+                "{} deals were interrupted by the last stop and ended: {:?}",
+                recovered.ended.len(),
+                recovered.ended
             );
         }
         let peer = match args.peer_listen {

@@ -22,9 +22,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fvm_ipld_encoding::tuple::*;
+use fvm_ipld_encoding::RawBytes;
 use ozkcp::core::block::BlockRef;
-use ozkcp::core::deal::ProofMode;
+use ozkcp::core::deal::{DealTerms, ProofMode, SignedDealTerms};
 use ozkcp::core::encoding::{from_cbor, to_cbor, EncodingError};
+use ozkcp::core::keys::IntervalKey;
 use ozkcp::core::voucher::SignedVoucher;
 use ozkcp::core::Cid;
 use ozkcp::fsm::client::{ClientAction, ClientEvent, ClientState};
@@ -40,6 +42,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const IMPORTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("imports");
 const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
 const VOUCHERS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("vouchers");
+/// What a restart needs to resume each deal ([`Session`]); apart from the records, which the
+/// API shows, because it holds the provider's key.
+const SESSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("sessions");
 const NEXT_DEAL_ID: &str = "next_deal_id";
 
 /// How many deal events a slow subscriber may fall behind before it misses some.
@@ -255,6 +260,23 @@ pub struct ImportRecord {
     pub created_ms: u64,
 }
 
+/// What a restart needs to resume a deal, recorded as the deal goes (see
+/// [`ozkcp::node::Journal`]).
+#[derive(Debug, Clone, Default, Serialize_tuple, Deserialize_tuple)]
+pub struct Session {
+    /// Client: where the payload is written.
+    pub out: Option<String>,
+    /// Client: the provider's signed terms.
+    pub client_terms: Option<SignedDealTerms>,
+    /// Client: the root block, once opened (the links it pays for).
+    pub root: Option<RawBytes>,
+    /// Provider: the terms it serves.
+    pub provider_terms: Option<DealTerms>,
+    /// Provider: the last key of the deal's chain (derives every key; a secret, zeroized on
+    /// drop, never shown by the API).
+    pub last_key: Option<IntervalKey>,
+}
+
 /// The deal store (cheap to clone; one per repo, shared by the server and the flows).
 #[derive(Clone)]
 pub struct DealStore {
@@ -284,6 +306,7 @@ impl DealStore {
             tx.open_table(IMPORTS)?;
             tx.open_table(BLOCKS)?;
             tx.open_table(VOUCHERS)?;
+            tx.open_table(SESSIONS)?;
         }
         tx.commit()?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
@@ -528,6 +551,36 @@ impl DealStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Changes deal `id`'s session (one durable transaction).
+    pub fn update_session(
+        &self,
+        id: u64,
+        change: impl FnOnce(&mut Session),
+    ) -> Result<(), StoreError> {
+        let tx = self.inner.db.begin_write()?;
+        {
+            let mut table = tx.open_table(SESSIONS)?;
+            let mut session: Session = match table.get(id)? {
+                Some(v) => from_cbor(v.value())?,
+                None => Session::default(),
+            };
+            change(&mut session);
+            table.insert(id, to_cbor(&session)?.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deal `id`'s session, if anything was recorded.
+    pub fn session(&self, id: u64) -> Result<Option<Session>, StoreError> {
+        let tx = self.inner.db.begin_read()?;
+        let table = tx.open_table(SESSIONS)?;
+        Ok(match table.get(id)? {
+            Some(v) => Some(from_cbor(v.value())?),
+            None => None,
+        })
     }
 
     /// Deal `id`'s recorded vouchers, by interval.

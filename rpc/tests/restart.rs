@@ -50,11 +50,6 @@ fn start_with(repo: &Path, extra: &[&str]) -> Serve {
     serve
 }
 
-async fn deal_info(repo: &Path, id: u64) -> DealInfo {
-    let rpc = connect_http(&ApiInfo::discover(repo).unwrap()).unwrap();
-    rpc.deal(id).await.unwrap()
-}
-
 mod common;
 
 /// A provider in this process serving a 3 MB import, one 16 KiB block per payment interval
@@ -126,8 +121,38 @@ async fn paid_twice_unfinished(rpc: &jsonrpsee::http_client::HttpClient, id: u64
     }
 }
 
+/// Waits until client deal `id` is terminal with its last actions done.
+async fn finished(rpc: &jsonrpsee::http_client::HttpClient, id: u64) -> DealInfo {
+    let t = Instant::now();
+    loop {
+        let now = rpc.deal(id).await.unwrap();
+        if now.terminal && now.pending_actions == 0 {
+            return now;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "{now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every voucher the provider accepted is one the client recorded before sending it, and
+/// each side holds one voucher per interval.
+fn one_voucher_per_interval(client: &DealStore, cid: u64, provider: &DealStore, pid: u64) {
+    let sent = client.vouchers(cid).unwrap();
+    let accepted = provider.vouchers(pid).unwrap();
+    assert!(sent.len() >= accepted.len());
+    for (j, v) in &accepted {
+        assert!(sent.iter().any(|(k, w)| k == j && w == v), "interval {j}");
+    }
+    for book in [&sent, &accepted] {
+        let intervals: Vec<u32> = book.iter().map(|(j, _)| *j).collect();
+        let mut unique = intervals.clone();
+        unique.dedup();
+        assert_eq!(intervals, unique, "one voucher per interval");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
+async fn kill_9_of_the_client_mid_deal_then_the_deal_resumes_and_completes() {
     // The provider, in this process.
     let (p, payload, bytes) =
         provider(SecpSigner::random(), Arc::new(MemoryJudges::default())).await;
@@ -141,75 +166,141 @@ async fn kill_9_mid_deal_loses_nothing_and_pays_nothing_twice() {
     let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
     let params = params(provider, &payload, &out, None);
     let d = rpc.client_retrieve(params.clone()).await.unwrap();
-    let start_t = Instant::now();
     paid_twice_unfinished(&rpc, d.id).await;
     let mut child = child;
     // SIGKILL: no cleanup of any kind.
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     drop(child);
-
-    // The provider saw the connection die: its deal errors; every key it revealed had its
-    // voucher on record first.
-    let pdeal = loop {
-        let ds = pstore.deals().unwrap();
-        if ds.len() == 1 && ds[0].is_terminal() {
-            break ds[0].clone();
-        }
-        assert!(start_t.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let accepted = pstore.vouchers(pdeal.id).unwrap();
-    let pinfo = DealInfo::from(&pdeal);
-    assert_eq!(accepted.len() as u32, pinfo.paid, "{pinfo:?}");
-
-    // Restart: the deal is still there and ends cleanly; its vouchers are on record once.
-    let _restarted = start(&repo);
-    let after = deal_info(&repo, d.id).await;
-    assert!(after.terminal, "{after:?}");
-    assert_eq!(after.status, "DealStatusErrored");
-    assert!(after.message.contains("interrupted"), "{after:?}");
-    assert_eq!(after.pending_actions, 0);
     assert!(!out.exists());
-    // Every voucher the provider accepted is one the client recorded before sending it.
-    drop(_restarted);
+
+    // Restart: the deal reconnects, resumes from what its `.part` file holds, and completes
+    // with every byte; the provider's deal (parked meanwhile) completes too.
+    let restarted = start(&repo);
+    let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
+    let after = finished(&rpc, d.id).await;
+    assert_eq!(after.status, "DealStatusCompleted", "{after:?}");
+    assert_eq!(after.paid, after.intervals, "{after:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    let pdeal = pstore.deals().unwrap().remove(0);
+    assert_eq!(DealInfo::from(&pdeal).status, "DealStatusCompleted");
+    drop(restarted);
     let cstore = DealStore::open(&repo.join("ozkcp.redb")).unwrap();
-    let sent = cstore.vouchers(d.id).unwrap();
-    assert!(sent.len() >= accepted.len());
-    for (j, v) in &accepted {
-        assert!(sent.iter().any(|(k, w)| k == j && w == v), "interval {j}");
-    }
-    let intervals: Vec<u32> = sent.iter().map(|(j, _)| *j).collect();
-    let mut unique = intervals.clone();
-    unique.dedup();
-    assert_eq!(intervals, unique, "one voucher per interval");
+    one_voucher_per_interval(&cstore, d.id, pstore, pdeal.id);
+    assert_eq!(cstore.vouchers(d.id).unwrap().len() as u32, after.intervals);
     drop(cstore);
 
     // And the sidecar retrieves again after the restart.
     let _again = start(&repo);
     let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
+    std::fs::remove_file(&out).unwrap();
     let d2 = rpc.client_retrieve(params).await.unwrap();
     assert!(d2.id > d.id);
-    let t = Instant::now();
-    loop {
-        let now = rpc.deal(d2.id).await.unwrap();
-        // Terminal, and its last actions (writing the file) done.
-        if now.terminal && now.pending_actions == 0 {
-            assert_eq!(now.status, "DealStatusCompleted", "{now:?}");
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(120), "{now:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(finished(&rpc, d2.id).await.status, "DealStatusCompleted");
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
 }
 
-/// The same kill on a chain (a devnet served in this process, the client a child `ozkcp serve
-/// --judge …` with a genesis key): the interrupted deal ends on restart, the provider redeems
-/// the vouchers it accepted, and once the window closes the deal settles: the client paid
-/// exactly what the provider redeemed and nothing stays locked.
+/// `kill -9` of the provider sidecar (a child `ozkcp serve --peer-listen` on a fixed port)
+/// mid-deal: the client keeps trying, the restarted provider waits for it with the deal's
+/// terms and keys from its store, and the deal completes with every byte, each interval paid
+/// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
+async fn kill_9_of_the_provider_mid_deal_then_the_client_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepo = dir.path().join("provider");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let pargs = [
+        "--peer-listen",
+        listen.as_str(),
+        "--blocks-per-interval",
+        "1",
+    ];
+    let pchild = start_with(&prepo, &pargs);
+    let file = dir.path().join("data");
+    let bytes: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i * 13 + (i >> 7)) as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let prpc = connect_http(&ApiInfo::discover(&prepo).unwrap()).unwrap();
+    let imported = prpc
+        .provider_import(file.to_string_lossy().into_owned(), Some(16_384))
+        .await
+        .unwrap();
+    let info = prpc.provider_info().await.unwrap();
+
+    // The client, in this process, patient enough for the restart.
+    let c = common::sidecar(NodeConfig {
+        key: SecpSigner::random(),
+        policy: ProviderPolicy::default(),
+        judges: Arc::new(MemoryJudges::default()),
+        zk: None,
+        limits: PeerLimits {
+            idle: Duration::from_secs(30),
+            ..PeerLimits::default()
+        },
+        fault: ProviderFault::None,
+    })
+    .await;
+    let out = dir.path().join("copy");
+    let d = c
+        .deals
+        .retrieve(ozkcp_rpc::deals::RetrieveRequest {
+            root: imported.root.cid.parse().unwrap(),
+            provider: info.address.parse().unwrap(),
+            peer: info.peer.clone().unwrap(),
+            mode: ozkcp::core::deal::ProofMode::Fraud,
+            price_per_chunk: ozkcp::core::TokenAmount::from_atto(3),
+            chunk_size: Some(1024),
+            collateral: ozkcp::core::TokenAmount::from_atto(0),
+            out: out.clone(),
+        })
+        .await
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        let now = DealInfo::from(&c.store.deal(d.id).unwrap().unwrap());
+        assert!(!now.terminal, "finished before the kill: {now:?}");
+        if now.paid >= 2 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "{now:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut pchild = pchild;
+    pchild.0.kill().unwrap();
+    pchild.0.wait().unwrap();
+    drop(pchild);
+
+    let _restarted = start_with(&prepo, &pargs);
+    let t = Instant::now();
+    let done = loop {
+        let now = DealInfo::from(&c.store.deal(d.id).unwrap().unwrap());
+        if now.terminal && now.pending_actions == 0 {
+            break now;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "{now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done.status, "DealStatusCompleted", "{done:?}");
+    assert_eq!(done.paid, done.intervals);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    drop(_restarted);
+    let pstore = DealStore::open(&prepo.join("ozkcp.redb")).unwrap();
+    let pdeal = pstore.deals().unwrap().remove(0);
+    assert_eq!(DealInfo::from(&pdeal).status, "DealStatusCompleted");
+    one_voucher_per_interval(&c.store, d.id, &pstore, pdeal.id);
+}
+
+/// The same kill on a chain (a devnet served in this process, the client a child `ozkcp serve
+/// --judge …` with a genesis key): after the restart the deal resumes and completes, the
+/// provider redeems its last voucher, and once the window closes the deal settles: the client
+/// paid exactly what the provider redeemed, once, and nothing stays locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_on_a_chain_the_resumed_deal_completes_and_settles() {
     use base64::Engine;
     use ozkcp_judge::types::DealStatus;
     use ozkcp_rpc::judges::{ChainJudges, Deadlines};
@@ -232,7 +323,7 @@ async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
         Deadlines::default(),
         Duration::from_millis(50),
     );
-    let (p, payload, _) = provider(accounts[1].signer.clone(), Arc::new(judges)).await;
+    let (p, payload, bytes) = provider(accounts[1].signer.clone(), Arc::new(judges)).await;
     let provider = &p.deals;
     let (client_before, provider_before) =
         (holdings(client_addr).await, holdings(provider_addr).await);
@@ -280,21 +371,22 @@ async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
     client.0.wait().unwrap();
     drop(client);
 
-    // The provider's deal errors and it redeems what it accepted.
+    // Restart: the deal resumes and completes; the provider redeems its last voucher.
+    let restarted = start_with(&repo, &chain_args);
+    let rpc = connect_http(&ApiInfo::discover(&repo).unwrap()).unwrap();
+    let after = finished(&rpc, d.id).await;
+    assert_eq!(after.status, "DealStatusCompleted", "{after:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
     let deal = loop {
         let on_chain = judge.deal(client_addr, d.deal_id).await.unwrap().unwrap();
         if on_chain.key.is_some() {
             break on_chain;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "never redeemed");
+        assert!(t.elapsed() < Duration::from_secs(90), "never redeemed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(deal.paid.is_positive());
-
-    // Restart: the deal ends as interrupted and is settled once its window closes.
-    let _restarted = start_with(&repo, &chain_args);
-    let after = deal_info(&repo, d.id).await;
-    assert_eq!(after.status, "DealStatusErrored", "{after:?}");
+    let _restarted = restarted;
     let now = node.epoch().await.unwrap();
     node.advance((deal.dispute_deadline - now + 1) as u64)
         .await
@@ -322,5 +414,4 @@ async fn kill_9_on_a_chain_the_interrupted_deal_settles_after_the_restart() {
             "{a}: locked"
         );
     }
-    assert!(!out.exists());
 }

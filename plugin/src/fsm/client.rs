@@ -403,6 +403,11 @@ impl ClientState {
         CLIENT_TERMINAL.contains(&self.status)
     }
 
+    /// Whether the deal is in transfer and can go on over a new connection (`Resumed`).
+    pub fn can_resume(&self) -> bool {
+        super::table::lookup(CLIENT_TABLE, self.status, K::Resumed).is_some()
+    }
+
     /// Applies `event`: the new state and the host's actions, or the refusal (this state is
     /// taken by reference and stays as it was).
     pub fn step(

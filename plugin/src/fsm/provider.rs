@@ -289,6 +289,12 @@ impl ProviderState {
         PROVIDER_TERMINAL.contains(&self.status)
     }
 
+    /// Whether a client may come back to the deal on a new connection (`Resumed`): it is in
+    /// transfer, or completed with every voucher accepted.
+    pub fn can_resume(&self) -> bool {
+        super::table::lookup(PROVIDER_TABLE, self.status, K::Resumed).is_some()
+    }
+
     /// Applies `event`: the new state and the host's actions, or the refusal (state unchanged).
     pub fn step(
         &self,

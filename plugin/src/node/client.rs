@@ -492,17 +492,21 @@ impl ClientNode {
     /// After a restart: the deal rebuilt from the terms the journal kept
     /// ([`Journal::client_terms`]) and, once interval 0 was opened, the root block
     /// ([`Journal::root_opened`]); [`resume`](Self::resume) goes on with it.
+    ///
+    /// `from` is the first interval whose bytes the host no longer has (at most the machine's
+    /// `opened`): [`resume`](Self::resume) asks for it again.
     pub fn restore_deal(
         &mut self,
         terms: SignedDealTerms,
         root: Option<&[u8]>,
+        from: u32,
     ) -> Result<(), NodeError> {
         let zk = self.proposal.mode == ProofMode::Zk;
-        let deal =
-            ClientDeal::resume(terms, self.state.opened, root).and_then(|d| match &self.verifier {
-                Some(v) if zk => d.with_verifier(v.clone()),
-                _ => Ok(d),
-            });
+        let from = from.min(self.state.opened);
+        let deal = ClientDeal::resume(terms, from, root).and_then(|d| match &self.verifier {
+            Some(v) if zk => d.with_verifier(v.clone()),
+            _ => Ok(d),
+        });
         match deal {
             Ok(d) if d.terms().terms.proposal == self.proposal => {
                 self.deal = Some(d);
@@ -520,10 +524,15 @@ impl ClientNode {
 
     /// Goes on with a deal in transfer over a new connection (the old one broke, or the
     /// sidecar restarted): what was received but not opened is dropped, and a signed `Resume`
-    /// asks the provider for it again from the first interval not opened. Vouchers for
-    /// intervals paid before go out again unchanged.
-    pub fn resume<J: Judge + ?Sized>(&mut self, ctx: &mut Ctx<'_, J>) -> Result<(), NodeError> {
-        let from = self.state.opened;
+    /// asks the provider for it again from interval `from` (the first not opened, or an
+    /// earlier one whose bytes the host lost). Vouchers for intervals paid before go out
+    /// again unchanged.
+    pub fn resume<J: Judge + ?Sized>(
+        &mut self,
+        from: u32,
+        ctx: &mut Ctx<'_, J>,
+    ) -> Result<(), NodeError> {
+        let from = from.min(self.state.opened);
         let refuse = |state: &ClientState, reason: &str| NodeError::Unexpected {
             message: "Resume",
             state: format!("DealStatus{:?}", state.status),
