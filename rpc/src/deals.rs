@@ -1186,15 +1186,20 @@ impl Deals {
         from: SocketAddr,
     ) {
         let me = self.clone();
-        let wanted = r.resume.clone();
+        let wanted = r.clone();
         let found = tokio::task::spawn_blocking(move || -> Result<Option<DealRecord>, String> {
             for rec in me.store.deals().map_err(|e| e.to_string())? {
-                if rec.side() != Side::Provider || rec.deal_id() != wanted.deal_id {
+                if rec.side() != Side::Provider || rec.deal_id() != wanted.resume.deal_id {
                     continue;
                 }
                 let session = me.store.session(rec.id).map_err(|e| e.to_string())?;
-                let terms = session.and_then(|s| s.provider_terms);
-                if terms.is_some_and(|t| t.digest().is_ok_and(|d| d == wanted.terms)) {
+                let Some(terms) = session.and_then(|s| s.provider_terms) else {
+                    continue;
+                };
+                // Signed by the deal's client, before anything is taken from a live task.
+                if terms.digest().is_ok_and(|d| d == wanted.resume.terms)
+                    && wanted.verify(&terms.proposal.client)
+                {
                     return Ok(Some(rec));
                 }
             }

@@ -9,7 +9,7 @@ use ozkcp::core::deal::{DealProposal, ProofMode};
 use ozkcp::core::encoding::to_cbor;
 use ozkcp::core::sig::SecpSigner;
 use ozkcp::core::{Address, TokenAmount};
-use ozkcp::messages::{Message, Notice};
+use ozkcp::messages::{Message, Notice, Resume};
 use ozkcp::node::ProviderFault;
 use ozkcp::payload::Payload;
 use ozkcp_rpc::api::{CidJson, DealInfo, OzkcpApiClient, ProviderAddr, RetrieveParams};
@@ -319,6 +319,49 @@ async fn garbage_from_peers_ends_only_that_deal() {
     let silent = wait(&p, silent.id, Duration::from_secs(10)).await;
     assert_eq!(silent.status, "DealStatusCompleted"); // Abort → Completed, as the seed has it
     assert!(silent.message.contains("stopped paying"), "{silent:?}");
+
+    // 4. A Resume of the honest deal not signed by its client, and one of no deal: each
+    //    refused with an Abort; the honest deal goes on untouched.
+    let honest_p = loop {
+        let found = p.store.deals().unwrap().into_iter().find(|d| {
+            d.deal_id() == honest.deal_id
+                && p.store
+                    .session(d.id)
+                    .unwrap()
+                    .is_some_and(|s| s.provider_terms.is_some())
+        });
+        if let Some(d) = found {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let terms = p
+        .store
+        .session(honest_p.id)
+        .unwrap()
+        .unwrap()
+        .provider_terms
+        .unwrap();
+    for (deal_id, signer) in [
+        (honest.deal_id, SecpSigner::random()),
+        (honest.deal_id + 1, SecpSigner::random()),
+    ] {
+        let forged = Resume {
+            deal_id,
+            terms: terms.digest().unwrap(),
+            from: 0,
+        }
+        .sign(&signer)
+        .unwrap();
+        let mut ws = raw_peer(&p).await;
+        ws.send(Ws::Binary(
+            to_cbor(&Message::Resume(forged)).unwrap().into(),
+        ))
+        .await
+        .unwrap();
+        let seen = drain(&mut ws).await;
+        assert_eq!(seen, vec!["Abort: no such deal to resume".to_string()]);
+    }
 
     let done = wait(&c, honest.id, Duration::from_secs(60)).await;
     assert_eq!(done.status, "DealStatusCompleted", "{done:?}");
