@@ -316,6 +316,9 @@ enum Control {
     Detach,
 }
 
+/// Most frames a client node takes in one call.
+const BATCH: usize = 64;
+
 /// How many times a client deal comes back after its connection broke.
 const MAX_RESUMES: u32 = 8;
 
@@ -837,7 +840,22 @@ impl Deals {
                 None => Err(PeerError::Closed),
             };
             let r = match frame {
-                Ok(frame) => run.call(|n, ctx| n.receive(&frame, ctx)).await,
+                Ok(frame) => {
+                    // Frames that are already here go through the node in one call (chunks
+                    // arrive by the thousand; each call leaves the async threads).
+                    let mut frames = vec![frame];
+                    if let Some(conn) = run.conn.as_mut() {
+                        while frames.len() < BATCH {
+                            match conn.try_next() {
+                                Some(Ok(f)) => frames.push(f),
+                                // An error is read again by the next `next`.
+                                _ => break,
+                            }
+                        }
+                    }
+                    run.call(|n, ctx| frames.iter().try_for_each(|f| n.receive(f, ctx)))
+                        .await
+                }
                 // The connection broke mid-transfer: come back on a new one.
                 Err(e)
                     if !matches!(e, PeerError::Idle(_))
@@ -1351,6 +1369,9 @@ struct OutputFile {
     keep: Option<u64>,
 }
 
+/// Bytes the output writer lets pile up before it syncs them.
+const SYNC_EVERY: usize = 8 << 20;
+
 /// What the writer thread is given.
 enum Piece {
     Block(Vec<u8>),
@@ -1449,9 +1470,20 @@ fn write_pieces(
     };
     let mut f = std::io::BufWriter::with_capacity(1 << 20, file);
     let r = (|| {
+        let mut unsynced = 0usize;
         for p in pieces {
             match p {
-                Piece::Block(b) => f.write_all(&b)?,
+                Piece::Block(b) => {
+                    f.write_all(&b)?;
+                    // Sync as we go (this thread only writes), so that the final sync, which
+                    // the deal waits for, has little left to do.
+                    unsynced += b.len();
+                    if unsynced >= SYNC_EVERY {
+                        f.flush()?;
+                        f.get_ref().sync_data()?;
+                        unsynced = 0;
+                    }
+                }
                 Piece::End => {
                     f.flush()?;
                     return f.get_ref().sync_all();

@@ -96,6 +96,8 @@ pub struct PeerConn {
     writer: JoinHandle<()>,
     _reader: AbortOnDrop,
     limits: PeerLimits,
+    /// How the connection ended, once `try_next` saw it.
+    ended: Option<PeerError>,
 }
 
 /// Stops the reader when the connection is dropped (a silent peer would keep it waiting).
@@ -186,6 +188,7 @@ impl PeerConn {
             writer,
             _reader: reader,
             limits,
+            ended: None,
         }
     }
 
@@ -207,11 +210,28 @@ impl PeerConn {
 
     /// The next binary frame, waiting at most `wait` (the idle limit when `None`).
     pub async fn next(&mut self, wait: Option<Duration>) -> Result<Vec<u8>, PeerError> {
+        if let Some(e) = self.ended.take() {
+            return Err(e);
+        }
         let wait = wait.unwrap_or(self.limits.idle);
         match tokio::time::timeout(wait, self.inbox.recv()).await {
             Err(_) => Err(PeerError::Idle(wait)),
             Ok(None) => Err(PeerError::Closed),
             Ok(Some(r)) => r,
+        }
+    }
+
+    /// The next frame if one has arrived already; `None` if none has or the connection ended
+    /// (the end is then what [`next`](Self::next) returns).
+    pub fn try_next(&mut self) -> Option<Result<Vec<u8>, PeerError>> {
+        match self.inbox.try_recv() {
+            Ok(Ok(f)) => Some(Ok(f)),
+            Ok(Err(e)) => {
+                // Keep the end for `next`: nothing arrives after it.
+                self.ended = Some(e);
+                None
+            }
+            Err(_) => None,
         }
     }
 

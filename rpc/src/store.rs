@@ -597,23 +597,34 @@ impl DealStore {
 
     /// The host ran the actions of step `step`: forget them. A stale `step` (the deal moved on
     /// since) changes nothing.
+    ///
+    /// Not synced to disk on its own (it is with the next step): if the process dies first, the
+    /// actions look pending after the restart and are confirmed or redone then, which actions
+    /// must allow anyway. Each step stays durable before its actions run.
     pub fn actions_done(&self, id: u64, step: u64) -> Result<(), StoreError> {
-        let tx = self.inner.db.begin_write()?;
-        {
+        let mut tx = self.inner.db.begin_write()?;
+        let changed = {
             let mut deals = tx.open_table(DEALS)?;
             let mut rec: DealRecord = match deals.get(id)? {
                 Some(v) => from_cbor(v.value())?,
                 None => return Err(StoreError::NoDeal(id)),
             };
-            if rec.step == step && !rec.pending.is_empty() {
+            let changed = rec.step == step && !rec.pending.is_empty();
+            if changed {
                 rec.pending = match rec.pending {
                     PendingActions::Client(_) => PendingActions::Client(Vec::new()),
                     PendingActions::Provider(_) => PendingActions::Provider(Vec::new()),
                 };
                 deals.insert(id, to_cbor(&rec)?.as_slice())?;
             }
+            changed
+        };
+        if changed {
+            tx.set_durability(redb::Durability::None);
+            tx.commit()?;
+        } else {
+            tx.abort()?;
         }
-        tx.commit()?;
         Ok(())
     }
 

@@ -26,12 +26,51 @@ pub enum EncodingError {
     },
 }
 
-/// Encodes a value as DAG-CBOR.
+/// Encodes a value as DAG-CBOR, into a buffer of exactly its size (one pass counts the bytes,
+/// one writes them: a large chunk is copied once, not once per buffer growth).
 pub fn to_cbor<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodingError> {
-    fvm_ipld_encoding::to_vec(value).map_err(|e| EncodingError::Encode {
+    let err = |e: fvm_ipld_encoding::Error| EncodingError::Encode {
         what: short_type_name::<T>(),
         reason: e.to_string(),
-    })
+    };
+    let mut count = Count(0);
+    fvm_ipld_encoding::to_writer(&mut count, value).map_err(err)?;
+    let mut out = Vec::with_capacity(count.0);
+    fvm_ipld_encoding::to_writer(&mut out, value).map_err(err)?;
+    Ok(out)
+}
+
+/// Counts what is written.
+struct Count(usize);
+
+impl std::io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Compares what is written with the bytes left, failing at the first difference.
+struct Compare<'a>(&'a [u8]);
+
+impl std::io::Write for Compare<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.strip_prefix(buf) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(buf.len())
+            }
+            None => Err(std::io::Error::other("differs")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Decodes a value from DAG-CBOR, refusing trailing bytes and any encoding but the canonical one.
@@ -39,7 +78,8 @@ pub fn to_cbor<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodingError> {
 /// The underlying decoder is lenient about some headers (it reads the length of a byte string
 /// or the size of an array without insisting on the major type), so one value could arrive in
 /// several encodings. Re-encoding and comparing makes every accepted value have exactly one
-/// encoding, which signatures and message ids over raw bytes rely on.
+/// encoding, which signatures and message ids over raw bytes rely on. The re-encoding is
+/// compared as it is written, without a second buffer.
 pub fn from_cbor<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, EncodingError> {
     let decode_err = |reason: String| EncodingError::Decode {
         what: short_type_name::<T>(),
@@ -47,8 +87,9 @@ pub fn from_cbor<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, Enc
         reason,
     };
     let value: T = fvm_ipld_encoding::from_slice(bytes).map_err(|e| decode_err(e.to_string()))?;
-    let canonical = fvm_ipld_encoding::to_vec(&value).map_err(|e| decode_err(e.to_string()))?;
-    if canonical != bytes {
+    let mut rest = Compare(bytes);
+    let same = fvm_ipld_encoding::to_writer(&mut rest, &value).is_ok() && rest.0.is_empty();
+    if !same {
         return Err(decode_err("not the canonical DAG-CBOR encoding".into()));
     }
     Ok(value)
