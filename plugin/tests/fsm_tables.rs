@@ -319,3 +319,48 @@ fn events_and_actions_have_the_json_shape_hosts_use() {
     let a = serde_json::to_string(&ProviderAction::SendAbort).unwrap();
     assert_eq!(a, r#"{"action":"SendAbort"}"#);
 }
+
+/// Only work that stays in the process may run from an unsynced step: everything that sends a
+/// frame, moves funds or writes the payload is not local.
+#[test]
+fn actions_that_leave_the_process_are_not_local() {
+    use ozkcp::fsm::client::ClientAction as CA;
+    use ozkcp::fsm::provider::ProviderAction as PA;
+    for a in [
+        CA::SendProposal,
+        CA::LockFunds,
+        CA::SendStartTransfer,
+        CA::SendVoucher { interval: 0 },
+        CA::SubmitDispute,
+        CA::SendAbort,
+        CA::RecoverFunds,
+        CA::DeliverData,
+    ] {
+        assert!(!a.is_local(), "{a:?}");
+    }
+    for a in [
+        CA::VerifyInterval { interval: 0 },
+        CA::OpenInterval { interval: 0 },
+        CA::AllocateLane,
+    ] {
+        assert!(a.is_local(), "{a:?}");
+    }
+    for a in [
+        PA::SendAcceptance,
+        PA::SendRejection,
+        PA::SendInterval { interval: 0 },
+        PA::PrefetchInterval { interval: 0 },
+        PA::SendAbort,
+        PA::RedeemVoucher,
+    ] {
+        assert!(!a.is_local(), "{a:?}");
+    }
+    for a in [
+        PA::Unseal,
+        PA::EncryptInterval { interval: 0 },
+        PA::GenerateProofs { interval: 0 },
+        PA::CheckVoucher { interval: 0 },
+    ] {
+        assert!(a.is_local(), "{a:?}");
+    }
+}

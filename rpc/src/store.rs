@@ -419,7 +419,7 @@ impl DealStore {
     ) -> Result<Stepped<ClientAction>, StoreError> {
         let kind = format!("{:?}", event.kind());
         let mut out = Vec::new();
-        let deal = self.update(id, &kind, |rec| match &rec.machine {
+        let deal = self.update(id, &kind, true, |rec| match &rec.machine {
             DealMachine::Client(s) => {
                 let (next, actions) = s
                     .step(event)
@@ -445,7 +445,7 @@ impl DealStore {
     ) -> Result<Stepped<ProviderAction>, StoreError> {
         let kind = format!("{:?}", event.kind());
         let mut out = Vec::new();
-        let deal = self.update(id, &kind, |rec| match &rec.machine {
+        let deal = self.update(id, &kind, true, |rec| match &rec.machine {
             DealMachine::Provider(s) => {
                 let (next, actions) = s
                     .step(event)
@@ -493,7 +493,8 @@ impl DealStore {
         actions: &[ClientAction],
     ) -> Result<DealRecord, StoreError> {
         let kind = format!("{:?}", event.kind());
-        self.update(id, &kind, |rec| match &rec.machine {
+        let durable = !actions.iter().all(ClientAction::is_local);
+        self.update(id, &kind, durable, |rec| match &rec.machine {
             DealMachine::Client(_) => {
                 rec.machine = DealMachine::Client(state.clone());
                 rec.pending = PendingActions::Client(actions.to_vec());
@@ -515,7 +516,8 @@ impl DealStore {
         actions: &[ProviderAction],
     ) -> Result<DealRecord, StoreError> {
         let kind = format!("{:?}", event.kind());
-        self.update(id, &kind, |rec| match &rec.machine {
+        let durable = !actions.iter().all(ProviderAction::is_local);
+        self.update(id, &kind, durable, |rec| match &rec.machine {
             DealMachine::Provider(_) => {
                 rec.machine = DealMachine::Provider(state.clone());
                 rec.pending = PendingActions::Provider(actions.to_vec());
@@ -628,13 +630,21 @@ impl DealStore {
         Ok(())
     }
 
+    /// Applies `f` to deal `id` as one step. A `durable` step is synced before this returns;
+    /// another (its actions all stay in the process, see `ClientAction::is_local`) is synced
+    /// with the next durable one: if the process dies before that, the deal restarts from the
+    /// last durable step and redoes the local work.
     fn update(
         &self,
         id: u64,
         event: &str,
+        durable: bool,
         f: impl FnOnce(&mut DealRecord) -> Result<(), StoreError>,
     ) -> Result<DealRecord, StoreError> {
-        let tx = self.inner.db.begin_write()?;
+        let mut tx = self.inner.db.begin_write()?;
+        if !durable {
+            tx.set_durability(redb::Durability::None);
+        }
         let (from, rec) = {
             let mut deals = tx.open_table(DEALS)?;
             let mut rec: DealRecord = match deals.get(id)? {

@@ -381,6 +381,20 @@ pub struct ClientState {
     pub message: String,
 }
 
+impl ClientAction {
+    /// Whether the action's effects stay inside the host process (checking, decrypting,
+    /// bookkeeping): a host may leave the step that asks for it unsynced, since after a crash
+    /// the work is simply done again. Sending, paying, locking and disputing leave the process.
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            ClientAction::VerifyInterval { .. }
+                | ClientAction::OpenInterval { .. }
+                | ClientAction::AllocateLane
+        )
+    }
+}
+
 impl ClientState {
     /// A new deal (the seed's `ClientRetrieve`): the host sends the proposal.
     pub fn new(deal_id: u64, mode: ProofMode) -> (Self, Vec<ClientAction>) {

@@ -270,6 +270,21 @@ pub struct ProviderState {
     pub message: String,
 }
 
+impl ProviderAction {
+    /// Whether the action's effects stay inside the host process (unsealing, encrypting,
+    /// proving, checking a voucher: its acceptance is journaled on its own before the key
+    /// leaves); see [`ClientAction::is_local`](super::client::ClientAction::is_local).
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            ProviderAction::Unseal
+                | ProviderAction::EncryptInterval { .. }
+                | ProviderAction::GenerateProofs { .. }
+                | ProviderAction::CheckVoucher { .. }
+        )
+    }
+}
+
 impl ProviderState {
     /// A retrieval order arrived (the seed's `RetrievalOrder`); the host decides to accept.
     pub fn new(deal_id: u64, mode: ProofMode) -> Self {
