@@ -119,18 +119,34 @@ impl ChainJudges {
     /// Settles deal (`client`, `deal_id`) from our key once its dispute window has closed,
     /// in the background: a provider's pay and collateral become free only then. Ends early if
     /// the deal is settled or slashed by someone else.
+    ///
+    /// A failure (node unreachable, message refused) is retried with a growing pause (at most
+    /// five minutes) for as long as the sidecar runs, so a node that is down for a while does
+    /// not leave the funds locked.
     pub fn settle_in_background(&self, client: Address, deal_id: u64) {
         let me = self.clone();
         self.rt.spawn(async move {
-            match me.settle_when_due(client, deal_id).await {
-                Ok(Some(r)) => tracing::info!(
-                    deal_id,
-                    "settled on chain: {} attoFIL to the provider, {} back to the client",
-                    r.to_provider.atto(),
-                    r.to_client.atto()
-                ),
-                Ok(None) => tracing::debug!(deal_id, "nothing to settle (closed, or never opened)"),
-                Err(e) => tracing::warn!(deal_id, "settling: {e}"),
+            let mut pause = me.poll.max(Duration::from_millis(100));
+            for attempt in 1u32.. {
+                match me.settle_when_due(client, deal_id).await {
+                    Ok(Some(r)) => {
+                        return tracing::info!(
+                            deal_id,
+                            "settled on chain: {} attoFIL to the provider, {} back to the client",
+                            r.to_provider.atto(),
+                            r.to_client.atto()
+                        )
+                    }
+                    Ok(None) => {
+                        return tracing::debug!(
+                            deal_id,
+                            "nothing to settle (closed, or never opened)"
+                        )
+                    }
+                    Err(e) => tracing::warn!(deal_id, attempt, "settling: {e}"),
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(300));
             }
         });
     }
