@@ -7,7 +7,7 @@ SIZE=${SIZE:-8388608}
 D=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] && cp $D/*.log /work/perf/; rm -rf "$D"' EXIT
 head -c "$SIZE" /dev/urandom > "$D/file"
-$BIN --repo "$D/p" serve --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0 2>"$D/p.log" &
+$BIN --repo "$D/p" serve --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0 ${PFLAGS:-} 2>"$D/p.log" &
 $BIN --repo "$D/c" serve --listen 127.0.0.1:0 2>"$D/c.log" &
 for r in p c; do while [ ! -f "$D/$r/api" ]; do sleep 0.1; done; done
 ROOT=$($BIN --repo "$D/p" provider import "$D/file" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Root"]["/"])')

@@ -359,8 +359,12 @@ fn actions_that_leave_the_process_are_not_local() {
         PA::Unseal,
         PA::EncryptInterval { interval: 0 },
         PA::GenerateProofs { interval: 0 },
-        PA::CheckVoucher { interval: 0 },
     ] {
         assert!(a.is_local(), "{a:?}");
     }
+    // These two leave the process only after the node journals the voucher durably.
+    assert!(!PA::CheckVoucher { interval: 0 }.is_local());
+    assert!(PA::CheckVoucher { interval: 0 }.journals_itself());
+    assert!(CA::SendVoucher { interval: 0 }.journals_itself());
+    assert!(!CA::SendAbort.journals_itself() && !PA::SendAbort.journals_itself());
 }

@@ -493,7 +493,9 @@ impl DealStore {
         actions: &[ClientAction],
     ) -> Result<DealRecord, StoreError> {
         let kind = format!("{:?}", event.kind());
-        let durable = !actions.iter().all(ClientAction::is_local);
+        let durable = actions
+            .iter()
+            .any(|a| !a.is_local() && !a.journals_itself());
         self.update(id, &kind, durable, |rec| match &rec.machine {
             DealMachine::Client(_) => {
                 rec.machine = DealMachine::Client(state.clone());
@@ -516,7 +518,9 @@ impl DealStore {
         actions: &[ProviderAction],
     ) -> Result<DealRecord, StoreError> {
         let kind = format!("{:?}", event.kind());
-        let durable = !actions.iter().all(ProviderAction::is_local);
+        let durable = actions
+            .iter()
+            .any(|a| !a.is_local() && !a.journals_itself());
         self.update(id, &kind, durable, |rec| match &rec.machine {
             DealMachine::Provider(_) => {
                 rec.machine = DealMachine::Provider(state.clone());
@@ -631,9 +635,10 @@ impl DealStore {
     }
 
     /// Applies `f` to deal `id` as one step. A `durable` step is synced before this returns;
-    /// another (its actions all stay in the process, see `ClientAction::is_local`) is synced
-    /// with the next durable one: if the process dies before that, the deal restarts from the
-    /// last durable step and redoes the local work.
+    /// another (its actions all stay in the process or journal themselves before they act, see
+    /// `ClientAction::is_local` and `journals_itself`) is synced with the next durable write: if
+    /// the process dies before that, the deal restarts from the last durable step and redoes
+    /// the local work.
     fn update(
         &self,
         id: u64,

@@ -393,6 +393,13 @@ impl ClientAction {
                 | ClientAction::AllocateLane
         )
     }
+
+    /// Whether the action records what it is about to do durably itself before anything leaves
+    /// the process (`SendVoucher`: the voucher is journaled, then sent), so the step that asks
+    /// for it needs no sync of its own either.
+    pub fn journals_itself(&self) -> bool {
+        matches!(self, ClientAction::SendVoucher { .. })
+    }
 }
 
 impl ClientState {

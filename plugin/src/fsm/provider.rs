@@ -272,16 +272,20 @@ pub struct ProviderState {
 
 impl ProviderAction {
     /// Whether the action's effects stay inside the host process (unsealing, encrypting,
-    /// proving, checking a voucher: its acceptance is journaled on its own before the key
-    /// leaves); see [`ClientAction::is_local`](super::client::ClientAction::is_local).
+    /// proving); see [`ClientAction::is_local`](super::client::ClientAction::is_local).
     pub fn is_local(&self) -> bool {
         matches!(
             self,
             ProviderAction::Unseal
                 | ProviderAction::EncryptInterval { .. }
                 | ProviderAction::GenerateProofs { .. }
-                | ProviderAction::CheckVoucher { .. }
         )
+    }
+
+    /// Whether the action records what it is about to do durably itself before anything leaves
+    /// the process (`CheckVoucher`: an accepted voucher is journaled before its key is sent).
+    pub fn journals_itself(&self) -> bool {
+        matches!(self, ProviderAction::CheckVoucher { .. })
     }
 }
 
