@@ -20,8 +20,8 @@ use ozkcp_core::sig::SecpSigner;
 use ozkcp_core::voucher::SignedVoucher;
 use ozkcp_core::{Address, ChainEpoch, TokenAmount};
 
-use crate::fsm::client::{ClientEvent, ClientState, ClientStatus};
-use crate::fsm::provider::{ProviderEvent, ProviderState, ProviderStatus};
+use crate::fsm::client::{ClientAction, ClientEvent, ClientState, ClientStatus};
+use crate::fsm::provider::{ProviderAction, ProviderEvent, ProviderState, ProviderStatus};
 use crate::node::{ClientNode, ClientSetup, Ctx, Journal, ProviderNode, ProviderSetup};
 use crate::payload::Payload;
 
@@ -76,6 +76,25 @@ pub struct Recorded {
     pub sent: BTreeMap<u32, SignedVoucher>,
     /// Vouchers the provider accepted, by interval.
     pub accepted: BTreeMap<u32, SignedVoucher>,
+    /// The client's machine as of its last synced step (what a crash leaves), and a later
+    /// unsynced one.
+    pub client_synced: Option<ClientState>,
+    client_unsynced: Option<ClientState>,
+    /// The same for the provider.
+    pub provider_synced: Option<ProviderState>,
+    provider_unsynced: Option<ProviderState>,
+}
+
+impl Recorded {
+    /// A durable write: unsynced steps before it are synced with it.
+    fn sync(&mut self) {
+        if let Some(s) = self.client_unsynced.take() {
+            self.client_synced = Some(s);
+        }
+        if let Some(s) = self.provider_unsynced.take() {
+            self.provider_synced = Some(s);
+        }
+    }
 }
 
 /// One voucher per interval: the same one again is fine, another is refused.
@@ -94,12 +113,43 @@ fn record_once(
 }
 
 impl Journal for Recorded {
+    fn client_step(
+        &mut self,
+        _: &ClientEvent,
+        state: &ClientState,
+        actions: &[ClientAction],
+    ) -> Result<(), String> {
+        // As the sidecar's store: steps that need no sync of their own wait for the next one.
+        self.client_unsynced = Some(state.clone());
+        if ClientAction::sync_needed(actions) {
+            self.sync();
+        }
+        Ok(())
+    }
+
+    fn provider_step(
+        &mut self,
+        _: &ProviderEvent,
+        state: &ProviderState,
+        actions: &[ProviderAction],
+    ) -> Result<(), String> {
+        self.provider_unsynced = Some(state.clone());
+        if ProviderAction::sync_needed(actions) {
+            self.sync();
+        }
+        Ok(())
+    }
+
     fn voucher_sent(&mut self, j: u32, v: &SignedVoucher) -> Result<(), String> {
-        record_once(&mut self.sent, j, v)
+        record_once(&mut self.sent, j, v)?;
+        self.sync();
+        Ok(())
     }
 
     fn voucher_accepted(&mut self, j: u32, v: &SignedVoucher) -> Result<(), String> {
-        record_once(&mut self.accepted, j, v)
+        record_once(&mut self.accepted, j, v)?;
+        self.sync();
+        Ok(())
     }
 
     fn client_terms(&mut self, terms: &SignedDealTerms) -> Result<(), String> {
@@ -267,10 +317,17 @@ pub fn run_deal_with<J: Judge>(
             to_client.clear();
             to_provider.clear();
             if cfg.interrupt.is_some_and(|i| i.restart) {
-                let cs: ClientState =
-                    from_cbor(&to_cbor(c.state()).expect("encodes")).expect("decodes");
-                let ps: ProviderState =
-                    from_cbor(&to_cbor(p.state()).expect("encodes")).expect("decodes");
+                // Both hosts come back from their last synced steps.
+                let synced = |s: Option<&ClientState>| s.cloned();
+                let cs: ClientState = synced(journal.client_synced.as_ref())
+                    .map(|s| from_cbor(&to_cbor(&s).expect("encodes")).expect("decodes"))
+                    .unwrap_or_else(|| c.state().clone());
+                let ps: ProviderState = journal
+                    .provider_synced
+                    .clone()
+                    .map(|s| from_cbor(&to_cbor(&s).expect("encodes")).expect("decodes"))
+                    .unwrap_or_else(|| p.state().clone());
+
                 c = ClientNode::new(client_setup.clone());
                 c.restore(cs);
                 if let Some(t) = journal.client_terms.clone() {

@@ -493,9 +493,7 @@ impl DealStore {
         actions: &[ClientAction],
     ) -> Result<DealRecord, StoreError> {
         let kind = format!("{:?}", event.kind());
-        let durable = actions
-            .iter()
-            .any(|a| !a.is_local() && !a.journals_itself());
+        let durable = ClientAction::sync_needed(actions);
         self.update(id, &kind, durable, |rec| match &rec.machine {
             DealMachine::Client(_) => {
                 rec.machine = DealMachine::Client(state.clone());
@@ -518,9 +516,7 @@ impl DealStore {
         actions: &[ProviderAction],
     ) -> Result<DealRecord, StoreError> {
         let kind = format!("{:?}", event.kind());
-        let durable = actions
-            .iter()
-            .any(|a| !a.is_local() && !a.journals_itself());
+        let durable = ProviderAction::sync_needed(actions);
         self.update(id, &kind, durable, |rec| match &rec.machine {
             DealMachine::Provider(_) => {
                 rec.machine = DealMachine::Provider(state.clone());

@@ -400,6 +400,14 @@ impl ClientAction {
     pub fn journals_itself(&self) -> bool {
         matches!(self, ClientAction::SendVoucher { .. })
     }
+
+    /// Whether a step asking for `actions` must be synced before they run: some action is
+    /// neither local nor journals itself.
+    pub fn sync_needed(actions: &[ClientAction]) -> bool {
+        actions
+            .iter()
+            .any(|a| !a.is_local() && !a.journals_itself())
+    }
 }
 
 impl ClientState {

@@ -287,6 +287,13 @@ impl ProviderAction {
     pub fn journals_itself(&self) -> bool {
         matches!(self, ProviderAction::CheckVoucher { .. })
     }
+
+    /// As [`ClientAction::sync_needed`](super::client::ClientAction::sync_needed).
+    pub fn sync_needed(actions: &[ProviderAction]) -> bool {
+        actions
+            .iter()
+            .any(|a| !a.is_local() && !a.journals_itself())
+    }
 }
 
 impl ProviderState {

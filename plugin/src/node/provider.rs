@@ -183,7 +183,15 @@ impl ProviderNode {
                     return Err(refuse(&self.state, "not signed by the deal's client"));
                 }
                 // Only what was paid for may be asked again; later intervals come in order.
-                if r.resume.from > self.state.paid || r.resume.from >= self.state.intervals {
+                // (Vouchers are journaled before their keys leave; the machine's own count may
+                // lag them after a crash.)
+                let paid = self
+                    .accepted
+                    .keys()
+                    .next_back()
+                    .map_or(0, |j| j + 1)
+                    .max(self.state.paid);
+                if r.resume.from > paid || r.resume.from >= self.state.intervals {
                     return Err(refuse(
                         &self.state,
                         "resumes past the first unpaid interval",
