@@ -683,13 +683,11 @@ pub fn retrieve_cmd(repo_path: &Path, args: RetrieveArgs) -> Result<()> {
         };
         let mut last = deal;
         while !(last.terminal && last.pending_actions == 0) {
-            if last.terminal {
-                // Over; its last actions (writing the file) are finishing.
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                last = ws.deal(id).await.map_err(rpc_err)?;
-                continue;
-            }
-            let ev = tokio::time::timeout(std::time::Duration::from_secs(5), events.next()).await;
+            // Once over, its last actions (writing the file) are finishing: `ActionsDone` says
+            // when; a slow poll covers a missed event.
+            let wait = if last.terminal { 250 } else { 5000 };
+            let ev =
+                tokio::time::timeout(std::time::Duration::from_millis(wait), events.next()).await;
             match ev {
                 Ok(Some(Ok(ev))) if ev.deal.id == id => {
                     last = ev.deal;

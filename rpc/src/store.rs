@@ -226,7 +226,8 @@ impl DealRecord {
 /// A committed step, as broadcast to subscribers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DealEvent {
-    /// The event's kind, e.g. `DealAccepted` (`Created` for a new deal).
+    /// The event's kind, e.g. `DealAccepted` (`Created` for a new deal, `ActionsDone` when the
+    /// actions of the last step have run: no state change).
     pub event: String,
     /// The state before the step.
     pub from: String,
@@ -619,13 +620,20 @@ impl DealStore {
                 };
                 deals.insert(id, to_cbor(&rec)?.as_slice())?;
             }
-            changed
+            changed.then_some(rec)
         };
-        if changed {
-            tx.set_durability(redb::Durability::None);
-            tx.commit()?;
-        } else {
-            tx.abort()?;
+        match changed {
+            Some(rec) => {
+                tx.set_durability(redb::Durability::None);
+                tx.commit()?;
+                // Watchers learn that the deal's effects are all done (e.g. its file is in place).
+                let _ = self.inner.events.send(DealEvent {
+                    event: "ActionsDone".into(),
+                    from: rec.status_name(),
+                    deal: rec,
+                });
+            }
+            None => tx.abort()?,
         }
         Ok(())
     }
