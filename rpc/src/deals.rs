@@ -1392,10 +1392,9 @@ impl OutputFile {
 
     /// Goes on writing after a restart: the first `keep` bytes of `.part` stay.
     fn resume(out: PathBuf, keep: u64) -> Self {
-        OutputFile {
-            keep: Some(keep),
-            ..Self::new(out)
-        }
+        let mut file = Self::new(out);
+        file.keep = Some(keep);
+        file
     }
 
     fn part_of(out: &std::path::Path) -> PathBuf {
@@ -1444,6 +1443,16 @@ impl OutputFile {
             .map_err(std::io::Error::other)??;
         self.finished = true;
         Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        // A resumed deal that ended before writing again leaves no `.part` either (a started
+        // writer removes it itself).
+        if !self.finished && self.writer.is_none() && self.keep.is_some() {
+            let _ = std::fs::remove_file(self.part());
+        }
     }
 }
 
