@@ -68,7 +68,7 @@ for id in "$BIG_DEAL" "$SMALL_DEAL"; do
         [ "$(chain_deal "$CLIENT" "$id" | json 'd["Status"]')" = Settled ] && break
         sleep 0.1
     done
-    "$OZKCP" devnet deal "$CLIENT" "$id" | head -1 | sed 's/^/  /'
+    "$OZKCP" devnet deal "$CLIENT" "$id" | sed -n 1p | sed 's/^/  /'
     [ "$(chain_deal "$CLIENT" "$id" | json 'd["Status"]')" = Settled ] ||
         die "deal $id did not settle"
 done

@@ -143,6 +143,17 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A one-shot command whose reader went away (`ozkcp deals | head -1`) ends quietly, as
+        // Unix tools do, instead of panicking in `println!`. The sidecar keeps Rust's default
+        // (ignored): a peer closing its socket must not kill it.
+        #[cfg(unix)]
+        // SAFETY: restoring a signal's default disposition at start-up, before any thread is
+        // spawned, has no memory-safety preconditions.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let repo = cli.repo.unwrap_or_else(ozkcp_rpc::repo::Repo::default_path);
     match cli.command {
         Command::Serve(args) => sidecar_cmd::serve_cmd(&repo, args)?,

@@ -203,3 +203,33 @@ fn wallet_import_takes_lotus_key_info_and_never_silently_replaces_a_key() {
         .clone();
     assert_eq!(String::from_utf8(now).unwrap().trim(), expected);
 }
+
+/// A reader that goes away (`ozkcp … | head -1`) ends a one-shot command quietly, by SIGPIPE as
+/// Unix tools do, not with a panic about a broken pipe.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_a_command_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    // The reader is gone before the command starts.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("ozkcp"))
+        .args(["fsm", "mermaid", "client"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigpipe()),
+        "{:?}",
+        out.status
+    );
+}
+
+fn libc_sigpipe() -> i32 {
+    13 // SIGPIPE on Linux and the BSDs
+}
