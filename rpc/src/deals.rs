@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::peer::{PeerConn, PeerError, PeerLimits};
-use crate::store::{DealMachine, DealRecord, DealStore, Side, StoreError};
+use crate::store::{DealMachine, DealRecord, DealStore, PendingActions, Side, StoreError};
 
 /// Smallest and largest chunk sizes a deal may use. `fraud` mode stops at 32 KiB so that
 /// bad-chunk evidence (a chunk's ciphertext and statement) fits a 64 KiB chain message.
@@ -549,7 +549,18 @@ impl Deals {
         let mut done = Recovered::default();
         for d in self.store.unfinished()? {
             if d.is_terminal() {
-                tracing::warn!(deal = d.id, "confirming the actions of a finished deal");
+                let delivering = matches!(&d.pending, PendingActions::Client(a)
+                    if a.contains(&ClientAction::DeliverData));
+                if delivering {
+                    // Completed, but the process died before the file was renamed into place:
+                    // the whole payload is in `.part` if every block checks out.
+                    match self.deliver_after_restart(&d) {
+                        Ok(out) => tracing::info!(deal = d.id, "payload delivered to {out}"),
+                        Err(e) => tracing::error!(deal = d.id, "cannot deliver the payload: {e}"),
+                    }
+                } else {
+                    tracing::warn!(deal = d.id, "confirming the actions of a finished deal");
+                }
                 self.store.actions_done(d.id, d.step)?;
                 continue;
             }
@@ -604,6 +615,42 @@ impl Deals {
             done.ended.push(d.id);
         }
         Ok(done)
+    }
+
+    /// A completed client deal whose file was not renamed into place: checks every block of
+    /// `<out>.part` against its CID, syncs it and renames it onto `out`.
+    fn deliver_after_restart(&self, d: &DealRecord) -> Result<String, String> {
+        let session = self
+            .store
+            .session(d.id)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let (Some(terms), Some(out)) = (session.client_terms, session.out) else {
+            return Err("nothing was recorded to deliver it".into());
+        };
+        let out = PathBuf::from(out);
+        let part = OutputFile::part_of(&out);
+        let intervals = terms.terms.manifest.interval_ends.len() as u32;
+        let root = session.root.is_some();
+        if !part.exists() && intact_prefix(&terms, &out, intervals, root)?.0 == intervals {
+            // Renamed already; only the confirmation was lost.
+            return Ok(out.display().to_string());
+        }
+        let (whole, len) = intact_prefix(&terms, &part, intervals, root)?;
+        if whole != intervals {
+            return Err(format!(
+                "{} holds only {whole} of {intervals} intervals",
+                part.display()
+            ));
+        }
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&part)
+            .map_err(|e| e.to_string())?;
+        f.set_len(len).map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())?;
+        std::fs::rename(&part, &out).map_err(|e| e.to_string())?;
+        Ok(out.display().to_string())
     }
 
     /// Rebuilds client deal `d` (in transfer) from the store and its `.part` file, and runs it

@@ -434,3 +434,77 @@ async fn kill_9_on_a_chain_the_resumed_deal_completes_and_settles() {
         );
     }
 }
+
+/// The process died after a deal completed but before its file was renamed into place: on
+/// restart the payload in `<out>.part` is checked block by block against the CIDs and
+/// delivered; a `.part` that lacks blocks is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_deal_whose_file_was_not_renamed_is_delivered_on_restart() {
+    use ozkcp::driver::{run_deal, ClientFault, DealConfig};
+    use ozkcp::fsm::client::{ClientAction, ClientEvent};
+    use ozkcp_rpc::deals::Deals;
+
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 31 + 7) as u8).collect();
+    let o = run_deal(
+        &data,
+        &DealConfig::default(),
+        ProviderFault::None,
+        ClientFault::None,
+    );
+    let terms = o.recorded.client_terms.clone().unwrap();
+    let root = o.recorded.root.clone().unwrap();
+    for (name, part, delivered) in [
+        ("whole", data.clone(), true),
+        ("short", data[..4000].to_vec(), false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DealStore::open(&dir.path().join("db")).unwrap();
+        let out = dir.path().join("copy");
+        let rec = store
+            .create_client_deal_as(
+                Some(terms.terms.proposal.deal_id),
+                ozkcp::core::deal::ProofMode::Fraud,
+                "f01@ws://127.0.0.1:9/peer/v0",
+                Some(terms.terms.proposal.payload_root),
+            )
+            .unwrap()
+            .deal;
+        store
+            .record_client(
+                rec.id,
+                &ClientEvent::AllChunksReceived,
+                &o.client,
+                &[ClientAction::DeliverData],
+            )
+            .unwrap();
+        store
+            .update_session(rec.id, |s| {
+                s.client_terms = Some(terms.clone());
+                s.root = Some(fvm_ipld_encoding::RawBytes::new(root.clone()));
+                s.out = Some(out.to_string_lossy().into_owned());
+            })
+            .unwrap();
+        let mut part_path = out.clone().into_os_string();
+        part_path.push(".part");
+        std::fs::write(&part_path, &part).unwrap();
+
+        let deals = Deals::new(
+            store.clone(),
+            NodeConfig {
+                key: SecpSigner::random(),
+                policy: ProviderPolicy::default(),
+                judges: Arc::new(MemoryJudges::default()),
+                zk: None,
+                limits: PeerLimits::default(),
+                fault: ProviderFault::None,
+            },
+        );
+        deals.recover().unwrap();
+        assert_eq!(out.exists(), delivered, "{name}");
+        if delivered {
+            assert_eq!(std::fs::read(&out).unwrap(), data, "{name}");
+        }
+        let after = store.deal(rec.id).unwrap().unwrap();
+        assert!(after.pending.is_empty(), "{name}: confirmed either way");
+    }
+}
