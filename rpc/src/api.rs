@@ -85,8 +85,8 @@ pub trait OzkcpApi {
     #[method(name = "ProviderInfo")]
     async fn provider_info(&self) -> jsonrpsee::core::RpcResult<ProviderInfoJson>;
 
-    /// Streams every committed deal step, and `ActionsDone` once a step's actions have run
-    /// (WebSocket only).
+    /// Streams every committed deal step, and `ActionsDone` once a finished deal's last actions
+    /// have run (WebSocket only).
     #[subscription(name = "DealEvents" => "DealEvent", unsubscribe = "DealEventsUnsubscribe", item = DealEventJson)]
     async fn deal_events(&self) -> SubscriptionResult;
 }

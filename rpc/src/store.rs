@@ -227,7 +227,7 @@ impl DealRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DealEvent {
     /// The event's kind, e.g. `DealAccepted` (`Created` for a new deal, `ActionsDone` when the
-    /// actions of the last step have run: no state change).
+    /// last actions of a finished deal have run: no state change).
     pub event: String,
     /// The state before the step.
     pub from: String,
@@ -626,12 +626,15 @@ impl DealStore {
             Some(rec) => {
                 tx.set_durability(redb::Durability::None);
                 tx.commit()?;
-                // Watchers learn that the deal's effects are all done (e.g. its file is in place).
-                let _ = self.inner.events.send(DealEvent {
-                    event: "ActionsDone".into(),
-                    from: rec.status_name(),
-                    deal: rec,
-                });
+                // Watchers learn that a finished deal's effects are all done (e.g. its file is
+                // in place); mid-deal confirmations are too many to be worth an event each.
+                if rec.is_terminal() {
+                    let _ = self.inner.events.send(DealEvent {
+                        event: "ActionsDone".into(),
+                        from: rec.status_name(),
+                        deal: rec,
+                    });
+                }
             }
             None => tx.abort()?,
         }
