@@ -1244,12 +1244,7 @@ impl Deals {
 
     /// A client came back with a signed `Resume`: find its deal, take it over from whichever
     /// task held it, rebuild its node from the store and go on over `conn`.
-    async fn resume_provider(
-        self: Arc<Self>,
-        mut conn: PeerConn,
-        r: SignedResume,
-        from: SocketAddr,
-    ) {
+    async fn resume_provider(self: Arc<Self>, conn: PeerConn, r: SignedResume, from: SocketAddr) {
         let me = self.clone();
         let wanted = r.clone();
         let found = tokio::task::spawn_blocking(move || -> Result<Option<DealRecord>, String> {
@@ -1318,7 +1313,6 @@ impl Deals {
             "client {client} resumes from interval {}",
             r.resume.from
         );
-        let _ = conn.send_all(Vec::new());
         run.conn = Some(conn);
         if let Err(e) = run.call(|n, ctx| n.handle(Message::Resume(r), ctx)).await {
             tracing::info!(deal = id, "resume refused: {e}");
