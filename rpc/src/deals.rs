@@ -426,6 +426,20 @@ struct Running<N> {
 }
 
 impl<N> Running<N> {
+    /// Deal `id`'s node with its judge, journaling into `store`; no connection yet.
+    fn new(node: N, judge: Box<dyn Judge + Send>, store: &DealStore, id: u64) -> Self {
+        Running {
+            node,
+            judge,
+            journal: StoreJournal {
+                store: store.clone(),
+                id,
+                step: None,
+            },
+            conn: None,
+        }
+    }
+
     /// Runs `f` on the node (off the async threads: it encrypts, verifies, commits); the frames
     /// it produces leave as they are made.
     async fn call(
@@ -617,21 +631,32 @@ impl Deals {
         Ok(done)
     }
 
+    /// What client deal `id` recorded to be finished after a restart: the provider's signed
+    /// terms, the output path, and the root block once opened.
+    fn client_session(
+        &self,
+        id: u64,
+    ) -> Result<(SignedDealTerms, PathBuf, Option<Vec<u8>>), String> {
+        let session = self
+            .store
+            .session(id)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        match (session.client_terms, session.out) {
+            (Some(terms), Some(out)) => {
+                Ok((terms, PathBuf::from(out), session.root.map(|r| r.to_vec())))
+            }
+            _ => Err("nothing was recorded to finish it".into()),
+        }
+    }
+
     /// A completed client deal whose file was not renamed into place: checks every block of
     /// `<out>.part` against its CID, syncs it and renames it onto `out`.
     fn deliver_after_restart(&self, d: &DealRecord) -> Result<String, String> {
-        let session = self
-            .store
-            .session(d.id)
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default();
-        let (Some(terms), Some(out)) = (session.client_terms, session.out) else {
-            return Err("nothing was recorded to deliver it".into());
-        };
-        let out = PathBuf::from(out);
+        let (terms, out, root) = self.client_session(d.id)?;
         let part = OutputFile::part_of(&out);
         let intervals = terms.terms.manifest.interval_ends.len() as u32;
-        let root = session.root.is_some();
+        let root = root.is_some();
         if !part.exists() && intact_prefix(&terms, &out, intervals, root)?.0 == intervals {
             // Renamed already; only the confirmation was lost.
             return Ok(out.display().to_string());
@@ -656,21 +681,12 @@ impl Deals {
     /// Rebuilds client deal `d` (in transfer) from the store and its `.part` file, and runs it
     /// on: it reconnects and resumes.
     fn resume_client(self: &Arc<Self>, d: &DealRecord, state: &ClientState) -> Result<(), String> {
-        let session = self
-            .store
-            .session(d.id)
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default();
-        let (Some(terms), Some(out)) = (session.client_terms, session.out) else {
-            return Err("nothing was recorded to resume it".into());
-        };
+        let (terms, out, root) = self.client_session(d.id)?;
         let url = d
             .peer
             .split_once('@')
             .map(|(_, u)| u.to_string())
             .ok_or("no provider address on record")?;
-        let out = PathBuf::from(out);
-        let root = session.root.map(|r| r.to_vec());
         let (from, keep) = intact_prefix(
             &terms,
             &OutputFile::part_of(&out),
@@ -692,16 +708,7 @@ impl Deals {
             deal = d.id,
             "resuming from interval {from} ({keep} bytes kept)"
         );
-        let run = Running {
-            node,
-            judge,
-            journal: StoreJournal {
-                store: self.store.clone(),
-                id: d.id,
-                step: None,
-            },
-            conn: None,
-        };
+        let run = Running::new(node, judge, &self.store, d.id);
         let file = OutputFile::resume(out, keep);
         let me = self.clone();
         let id = d.id;
@@ -805,16 +812,7 @@ impl Deals {
             verifier: self.cfg.zk.as_ref().map(|k| k.keys.verifier.clone()),
             fault: ozkcp::node::ClientFault::None,
         });
-        let run = Running {
-            node,
-            judge,
-            journal: StoreJournal {
-                store: self.store.clone(),
-                id,
-                step: None,
-            },
-            conn: None,
-        };
+        let run = Running::new(node, judge, &self.store, id);
         let out = req.out.to_string_lossy().into_owned();
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.update_session(id, |s| s.out = Some(out)))
@@ -1028,16 +1026,8 @@ impl Deals {
         let node = ProviderNode::new(deal_id, mode, self.provider_setup(payload));
         let (tx, control) = mpsc::unbounded_channel();
         self.live.lock().expect("not poisoned").insert(id, tx);
-        let mut run = Running {
-            node,
-            judge,
-            journal: StoreJournal {
-                store: self.store.clone(),
-                id,
-                step: None,
-            },
-            conn: Some(conn),
-        };
+        let mut run = Running::new(node, judge, &self.store, id);
+        run.conn = Some(conn);
         let r = match refusal {
             Some(reason) => {
                 tracing::info!(deal = id, "refused: {reason}");
@@ -1227,19 +1217,7 @@ impl Deals {
         node.restore(state.clone());
         node.restore_deal(terms, key, vouchers)
             .map_err(|e| e.to_string())?;
-        Ok((
-            Running {
-                node,
-                judge,
-                journal: StoreJournal {
-                    store: self.store.clone(),
-                    id: rec.id,
-                    step: None,
-                },
-                conn: None,
-            },
-            client,
-        ))
+        Ok((Running::new(node, judge, &self.store, rec.id), client))
     }
 
     /// A client came back with a signed `Resume`: find its deal, take it over from whichever

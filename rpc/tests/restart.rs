@@ -134,6 +134,35 @@ async fn finished(rpc: &jsonrpsee::http_client::HttpClient, id: u64) -> DealInfo
     }
 }
 
+/// Waits until a sidecar's only deal is over (a provider records its last step just after the
+/// last key leaves, so it may end a moment after its client).
+async fn only_deal_over(rpc: &jsonrpsee::http_client::HttpClient) -> DealInfo {
+    let t = Instant::now();
+    loop {
+        let ds = rpc.deals().await.unwrap();
+        if ds.len() == 1 && ds[0].terminal {
+            return ds[0].clone();
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "{ds:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A sidecar config with the in-memory judge, a fresh key and peer idle limit `idle`.
+fn memory_config(idle: Duration) -> NodeConfig {
+    NodeConfig {
+        key: SecpSigner::random(),
+        policy: ProviderPolicy::default(),
+        judges: Arc::new(MemoryJudges::default()),
+        zk: None,
+        limits: PeerLimits {
+            idle,
+            ..PeerLimits::default()
+        },
+        fault: ProviderFault::None,
+    }
+}
+
 /// Every voucher the provider accepted is one the client recorded before sending it, and
 /// each side holds one voucher per interval.
 fn one_voucher_per_interval(client: &DealStore, cid: u64, provider: &DealStore, pid: u64) {
@@ -182,17 +211,8 @@ async fn kill_9_of_the_client_mid_deal_then_the_deal_resumes_and_completes() {
     assert_eq!(after.status, "DealStatusCompleted", "{after:?}");
     assert_eq!(after.paid, after.intervals, "{after:?}");
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
-    // The provider records its last step just after the last key leaves: wait for it.
-    let t = Instant::now();
-    let pdeal = loop {
-        let d = pstore.deals().unwrap().remove(0);
-        if d.is_terminal() {
-            break d;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "{d:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(DealInfo::from(&pdeal).status, "DealStatusCompleted");
+    let pdeal = only_deal_over(&p.rpc).await;
+    assert_eq!(pdeal.status, "DealStatusCompleted", "{pdeal:?}");
     drop(restarted);
     let cstore = DealStore::open(&repo.join("ozkcp.redb")).unwrap();
     one_voucher_per_interval(&cstore, d.id, pstore, pdeal.id);
@@ -242,18 +262,7 @@ async fn kill_9_of_the_provider_mid_deal_then_the_client_resumes_it() {
     let info = prpc.provider_info().await.unwrap();
 
     // The client, in this process, patient enough for the restart.
-    let c = common::sidecar(NodeConfig {
-        key: SecpSigner::random(),
-        policy: ProviderPolicy::default(),
-        judges: Arc::new(MemoryJudges::default()),
-        zk: None,
-        limits: PeerLimits {
-            idle: Duration::from_secs(30),
-            ..PeerLimits::default()
-        },
-        fault: ProviderFault::None,
-    })
-    .await;
+    let c = common::sidecar(memory_config(Duration::from_secs(30))).await;
     let out = dir.path().join("copy");
     let d = c
         .deals
@@ -269,45 +278,19 @@ async fn kill_9_of_the_provider_mid_deal_then_the_client_resumes_it() {
         })
         .await
         .unwrap();
-    let t = Instant::now();
-    loop {
-        let now = DealInfo::from(&c.store.deal(d.id).unwrap().unwrap());
-        assert!(!now.terminal, "finished before the kill: {now:?}");
-        if now.paid >= 2 {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "{now:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    paid_twice_unfinished(&c.rpc, d.id).await;
     let mut pchild = pchild;
     pchild.0.kill().unwrap();
     pchild.0.wait().unwrap();
     drop(pchild);
 
     let _restarted = start_with(&prepo, &pargs);
-    let t = Instant::now();
-    let done = loop {
-        let now = DealInfo::from(&c.store.deal(d.id).unwrap().unwrap());
-        if now.terminal && now.pending_actions == 0 {
-            break now;
-        }
-        assert!(t.elapsed() < Duration::from_secs(120), "{now:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let done = finished(&c.rpc, d.id).await;
     assert_eq!(done.status, "DealStatusCompleted", "{done:?}");
     assert_eq!(done.paid, done.intervals);
     assert!(std::fs::read(&out).unwrap() == bytes, "the copy differs");
-    // The provider records its last step just after the last key leaves: wait for it.
     let prpc = connect_http(&ApiInfo::discover(&prepo).unwrap()).unwrap();
-    let t = Instant::now();
-    let pdone = loop {
-        let ds = prpc.deals().await.unwrap();
-        if ds.len() == 1 && ds[0].terminal {
-            break ds[0].clone();
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "{ds:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let pdone = only_deal_over(&prpc).await;
     assert_eq!(pdone.status, "DealStatusCompleted", "{pdone:?}");
     drop(_restarted);
     let pstore = DealStore::open(&prepo.join("ozkcp.redb")).unwrap();
@@ -488,17 +471,7 @@ async fn a_completed_deal_whose_file_was_not_renamed_is_delivered_on_restart() {
         part_path.push(".part");
         std::fs::write(&part_path, &part).unwrap();
 
-        let deals = Deals::new(
-            store.clone(),
-            NodeConfig {
-                key: SecpSigner::random(),
-                policy: ProviderPolicy::default(),
-                judges: Arc::new(MemoryJudges::default()),
-                zk: None,
-                limits: PeerLimits::default(),
-                fault: ProviderFault::None,
-            },
-        );
+        let deals = Deals::new(store.clone(), memory_config(PeerLimits::default().idle));
         deals.recover().unwrap();
         assert_eq!(out.exists(), delivered, "{name}");
         if delivered {
