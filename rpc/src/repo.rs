@@ -191,8 +191,11 @@ impl Repo {
     pub fn write_api(&self, addr: SocketAddr, admin_token: &str) -> Result<(), RepoError> {
         let token = self.path.join("token");
         write_private(&token, admin_token.as_bytes())?;
+        // Written aside and renamed: whoever waits for `api` to appear reads it whole.
         let api = self.path.join("api");
-        fs::write(&api, multiaddr(addr)).map_err(|e| io("writing", &api, e))
+        let tmp = self.path.join("api.tmp");
+        fs::write(&tmp, multiaddr(addr)).map_err(|e| io("writing", &tmp, e))?;
+        fs::rename(&tmp, &api).map_err(|e| io("renaming", &api, e))
     }
 
     /// Removes the `api` file (the sidecar stopped); the token stays valid for the next run.
