@@ -66,12 +66,7 @@ impl Payload {
 
     /// The file's bytes: every leaf in order.
     pub fn leaf_bytes(blocks: &[Vec<u8>]) -> Vec<u8> {
-        let leaves = blocks.get(1..).unwrap_or_default();
-        let mut out = Vec::with_capacity(leaves.iter().map(Vec::len).sum());
-        for b in leaves {
-            out.extend_from_slice(b);
-        }
-        out
+        blocks.get(1..).unwrap_or_default().concat()
     }
 }
 

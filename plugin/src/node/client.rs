@@ -115,11 +115,7 @@ impl ClientNode {
             return None;
         }
         let blocks: Vec<Vec<u8>> = self.take_opened().into_iter().map(|(_, b)| b).collect();
-        let mut data = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
-        for b in &blocks {
-            data.extend_from_slice(b);
-        }
-        Some(data)
+        Some(blocks.concat())
     }
 
     /// The fault the judge found, if a dispute was won.
@@ -178,31 +174,18 @@ impl ClientNode {
             reason: reason.into(),
         };
         let e = match msg {
-            Message::Accept(signed) => {
-                // A node may hold a verifier for its zk deals; a fraud deal needs none.
-                let zk = self.proposal.mode == ProofMode::Zk;
-                let deal = ClientDeal::new(signed).and_then(|d| match &self.verifier {
-                    Some(v) if zk => d.with_verifier(v.clone()),
-                    _ => Ok(d),
-                });
-                match deal {
-                    Ok(deal) if deal.terms().terms.proposal == self.proposal => {
-                        // On record before funds are locked for them.
-                        ctx.journal
-                            .client_terms(deal.terms())
-                            .map_err(NodeError::Journal)?;
-                        let intervals = deal.layout().intervals.len() as u32;
-                        self.deal = Some(deal);
-                        ClientEvent::DealAccepted { intervals }
-                    }
-                    Ok(_) => ClientEvent::Error {
-                        reason: "terms differ from the proposal".into(),
-                    },
-                    Err(e) => ClientEvent::Error {
-                        reason: e.to_string(),
-                    },
+            Message::Accept(signed) => match self.adopt(ClientDeal::new(signed)) {
+                Ok(deal) => {
+                    // On record before funds are locked for them.
+                    ctx.journal
+                        .client_terms(deal.terms())
+                        .map_err(NodeError::Journal)?;
+                    let intervals = deal.layout().intervals.len() as u32;
+                    self.deal = Some(deal);
+                    ClientEvent::DealAccepted { intervals }
                 }
-            }
+                Err(reason) => ClientEvent::Error { reason },
+            },
             Message::Reject(n) => ClientEvent::DealRejected { reason: n.reason },
             Message::Chunk(chunk) => {
                 if self.deal.is_none() {
@@ -501,25 +484,33 @@ impl ClientNode {
         root: Option<&[u8]>,
         from: u32,
     ) -> Result<(), NodeError> {
-        let zk = self.proposal.mode == ProofMode::Zk;
         let from = from.min(self.state.opened);
-        let deal = ClientDeal::resume(terms, from, root).and_then(|d| match &self.verifier {
-            Some(v) if zk => d.with_verifier(v.clone()),
-            _ => Ok(d),
-        });
-        match deal {
-            Ok(d) if d.terms().terms.proposal == self.proposal => {
-                self.deal = Some(d);
-                Ok(())
-            }
-            other => Err(NodeError::Unexpected {
+        let deal = self
+            .adopt(ClientDeal::resume(terms, from, root))
+            .map_err(|reason| NodeError::Unexpected {
                 message: "restore",
                 state: format!("DealStatus{:?}", self.state.status),
-                reason: other
-                    .err()
-                    .map_or("terms differ from the proposal".into(), |e| e.to_string()),
-            }),
+                reason,
+            })?;
+        self.deal = Some(deal);
+        Ok(())
+    }
+
+    /// A deal from the provider's signed terms, with the verifier a `zk` deal needs (a node may
+    /// hold one for its zk deals; a fraud deal needs none); refused unless the terms are for
+    /// our proposal.
+    fn adopt(&self, deal: Result<ClientDeal, ClientError>) -> Result<ClientDeal, String> {
+        let zk = self.proposal.mode == ProofMode::Zk;
+        let deal = deal
+            .and_then(|d| match &self.verifier {
+                Some(v) if zk => d.with_verifier(v.clone()),
+                _ => Ok(d),
+            })
+            .map_err(|e| e.to_string())?;
+        if deal.terms().terms.proposal != self.proposal {
+            return Err("terms differ from the proposal".into());
         }
+        Ok(deal)
     }
 
     /// Goes on with a deal in transfer over a new connection (the old one broke, or the

@@ -41,8 +41,8 @@ pub struct ProviderNode {
     payload: std::sync::Arc<dyn PayloadSource>,
     bundles: BTreeMap<u32, IntervalBundle>,
     voucher: Option<SignedVoucher>,
-    best: Option<(u32, SignedVoucher, IntervalKey)>,
-    /// Every voucher accepted, by interval (a resumed client sends some again).
+    /// Every voucher accepted, by interval (a resumed client sends some again); the last is
+    /// the best, the one redeemed.
     accepted: BTreeMap<u32, SignedVoucher>,
     /// The interval whose voucher was redeemed.
     redeemed: Option<u32>,
@@ -62,7 +62,6 @@ impl ProviderNode {
             payload: setup.payload,
             bundles: BTreeMap::new(),
             voucher: None,
-            best: None,
             accepted: BTreeMap::new(),
             redeemed: None,
             keys_revealed: 0,
@@ -93,23 +92,14 @@ impl ProviderNode {
         let n = terms.manifest.interval_ends.len();
         let keys = ozkcp_core::keys::KeyChain::from_last(last_key, n);
         let mut deal = ProviderDeal::with_keys(terms, self.key.clone(), keys)
-            .map(|d| match &self.prover {
-                Some(p) => d.with_prover(p.clone()),
-                None => d,
-            })
+            .map(|d| self.with_prover(d))
             .map_err(|e| NodeError::Unexpected {
                 message: "restore",
                 state: format!("DealStatus{:?}", self.state.status),
                 reason: e.to_string(),
             })?;
         self.accepted = accepted.into_iter().collect();
-        if let Some((&j, v)) = self.accepted.iter().next_back() {
-            deal.set_last_nonce(Some(v.nonce));
-            let key = deal
-                .paid_key(j)
-                .map_err(|e| NodeError::Journal(e.to_string()))?;
-            self.best = Some((j, v.clone(), key));
-        }
+        deal.set_last_nonce(self.accepted.values().next_back().map(|v| v.nonce));
         self.deal = Some(deal);
         Ok(())
     }
@@ -126,7 +116,15 @@ impl ProviderNode {
 
     /// The best voucher accepted so far, with its interval (what [`Judge::redeem`] cashes).
     pub fn best_voucher(&self) -> Option<(u32, &SignedVoucher)> {
-        self.best.as_ref().map(|(j, v, _)| (*j, v))
+        self.accepted.iter().next_back().map(|(j, v)| (*j, v))
+    }
+
+    /// `d` with the prover of our circuit, if we serve `zk` deals.
+    fn with_prover(&self, d: ProviderDeal) -> ProviderDeal {
+        match &self.prover {
+            Some(p) => d.with_prover(p.clone()),
+            None => d,
+        }
     }
 
     /// Decodes a frame from the client and handles it.
@@ -287,10 +285,7 @@ impl ProviderNode {
                 interval_ends: ends,
             },
         };
-        let deal = ProviderDeal::new(terms, self.key.clone()).map(|d| match &self.prover {
-            Some(p) => d.with_prover(p.clone()),
-            None => d,
-        });
+        let deal = ProviderDeal::new(terms, self.key.clone()).map(|d| self.with_prover(d));
         match deal {
             Ok(deal) => {
                 let intervals = deal.layout().intervals.len() as u32;
@@ -352,11 +347,14 @@ impl ProviderNode {
                     None
                 }
                 ProviderAction::RedeemVoucher => {
-                    if let (Some((j, v, k)), Some(d)) = (&self.best, &self.deal) {
+                    let best = self.accepted.iter().next_back();
+                    if let (Some((&j, v)), Some(d)) = (best, &self.deal) {
                         // A deal completed again after a resume has nothing new to redeem.
-                        if self.redeemed != Some(*j) {
-                            let _ = ctx.judge.redeem(d.terms(), *j, v, k);
-                            self.redeemed = Some(*j);
+                        if self.redeemed != Some(j) {
+                            if let Ok(k) = d.paid_key(j) {
+                                let _ = ctx.judge.redeem(d.terms(), j, v, &k);
+                            }
+                            self.redeemed = Some(j);
                         }
                     }
                     None
@@ -431,7 +429,11 @@ impl ProviderNode {
         let Some(v) = self.voucher.take() else {
             return Ok(None);
         };
-        let last = j + 1 == self.state.intervals;
+        let accepted = if j + 1 == self.state.intervals {
+            ProviderEvent::LastVoucherAccepted
+        } else {
+            ProviderEvent::VoucherAccepted
+        };
         if let Some(prev) = self.accepted.get(&j) {
             // Paid before a resume: the same voucher gets the same key again; any other is
             // refused (a voucher per interval, once).
@@ -444,11 +446,7 @@ impl ProviderNode {
                 .paid_key(j)
                 .map_err(|e| NodeError::Journal(e.to_string()))?;
             ctx.send(&Message::Key(d.sign_reveal(j, key).expect("signs")));
-            return Ok(Some(if last {
-                ProviderEvent::LastVoucherAccepted
-            } else {
-                ProviderEvent::VoucherAccepted
-            }));
+            return Ok(Some(accepted));
         }
         Ok(Some(match d.reveal_key(j, &v, ctx.judge.funds()) {
             Ok(key) => {
@@ -467,13 +465,8 @@ impl ProviderNode {
                 };
                 let reveal = d.sign_reveal(j, sent).expect("signs");
                 ctx.send(&Message::Key(reveal));
-                self.accepted.insert(j, v.clone());
-                self.best = Some((j, v, key));
-                if last {
-                    ProviderEvent::LastVoucherAccepted
-                } else {
-                    ProviderEvent::VoucherAccepted
-                }
+                self.accepted.insert(j, v);
+                accepted
             }
             Err(e) => ProviderEvent::WrongVoucher {
                 reason: e.to_string(),
