@@ -230,6 +230,11 @@ pub struct Outcome<J = InProcessEscrow> {
     pub recorded: Recorded,
 }
 
+/// A machine as a host gets it back from storage: through its CBOR.
+fn persisted<T: serde::Serialize + serde::de::DeserializeOwned>(state: &T) -> T {
+    from_cbor(&to_cbor(state).expect("state encodes")).expect("decodes")
+}
+
 /// Runs a whole deal over `data` and reports what each party paid and received.
 pub fn run_deal(data: &[u8], cfg: &DealConfig, pf: ProviderFault, cf: ClientFault) -> Outcome {
     run_deal_with(data, cfg, pf, cf, InProcessEscrow::empty())
@@ -310,24 +315,16 @@ pub fn run_deal_with<J: Judge>(
     let mut messages = 0usize;
     loop {
         if cfg.restore_after == Some(messages) {
-            c.restore(from_cbor(&to_cbor(c.state()).expect("state encodes")).expect("decodes"));
-            p.restore(from_cbor(&to_cbor(p.state()).expect("state encodes")).expect("decodes"));
+            c.restore(persisted(c.state()));
+            p.restore(persisted(p.state()));
         }
         if cfg.interrupt.is_some_and(|i| i.after == messages) && !c.state().is_terminal() {
             to_client.clear();
             to_provider.clear();
             if cfg.interrupt.is_some_and(|i| i.restart) {
                 // Both hosts come back from their last synced steps.
-                let synced = |s: Option<&ClientState>| s.cloned();
-                let cs: ClientState = synced(journal.client_synced.as_ref())
-                    .map(|s| from_cbor(&to_cbor(&s).expect("encodes")).expect("decodes"))
-                    .unwrap_or_else(|| c.state().clone());
-                let ps: ProviderState = journal
-                    .provider_synced
-                    .clone()
-                    .map(|s| from_cbor(&to_cbor(&s).expect("encodes")).expect("decodes"))
-                    .unwrap_or_else(|| p.state().clone());
-
+                let cs = persisted(journal.client_synced.as_ref().unwrap_or(c.state()));
+                let ps = persisted(journal.provider_synced.as_ref().unwrap_or(p.state()));
                 c = ClientNode::new(client_setup.clone());
                 c.restore(cs);
                 if let Some(t) = journal.client_terms.clone() {
